@@ -1,0 +1,14 @@
+"""The /v1 router: each domain's router, included once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.audit.router import router as audit_router
+from app.auth.router import auth_router, clients_router, users_router
+
+router = APIRouter(prefix="/v1")
+router.include_router(auth_router)
+router.include_router(users_router)
+router.include_router(clients_router)
+router.include_router(audit_router)

@@ -1,0 +1,63 @@
+"""The append-only, hash-chained audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base
+
+
+class AuditEntry(Base):
+    """One audited event. `hash` covers the canonical content and the previous entry's hash."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_entry_at", "at"),
+        Index("ix_audit_entry_actor_id", "actor_id"),
+        Index("ix_audit_entry_action", "action"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    at: Mapped[datetime]
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(64))
+    resource_type: Mapped[str | None] = mapped_column(String(64))
+    resource_id: Mapped[str | None] = mapped_column(String(200))
+    registrant_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSubject(Base):
+    """Which registrants an entry concerns, so the log can be searched by registrant."""
+
+    __tablename__ = "audit_subject"
+
+    entry_seq: Mapped[int] = mapped_column(BigInteger, ForeignKey("audit_entry.seq"), primary_key=True)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+
+
+class AuditHead(Base):
+    """The single row naming the chain's last entry; locking it orders writers across workers."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    # After retention purges the oldest entries, the chain is checked from here.
+    first_seq: Mapped[int] = mapped_column(BigInteger, default=1)
+    first_prev_hash: Mapped[str] = mapped_column(String(64))

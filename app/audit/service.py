@@ -1,0 +1,134 @@
+"""Recording audit entries in the caller's transaction, chaining them, and verifying the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app.audit import repository as repo
+from app.audit.models import AuditEntry, AuditHead, AuditSubject
+from app.audit.schemas import AuditEntryRead
+from app.auth.principal import Principal
+from app.core import clock
+from app.core.context import current_client_addr, current_request_id
+from app.db.pagination import Page, PageParams, make_page
+
+GENESIS_HASH = "0" * 64
+_PENDING = "audit_pending"
+_CHAINED_FIELDS = (
+    "seq", "id", "at", "actor_type", "actor_id", "actor_name", "role", "action", "resource_type",
+    "resource_id", "registrant_ids", "request_id", "client_addr", "outcome", "details", "prev_hash",
+)
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    action: str,
+    resource_type: str | None = None,
+    resource_id: object | None = None,
+    registrant_ids: Iterable[uuid.UUID] = (),
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Queue an entry; it is chained and written when the session commits, in the same transaction."""
+    entry = {
+        "id": uuid.uuid4(),
+        "at": clock.utcnow(),
+        "actor_type": actor.kind,
+        "actor_id": str(actor.id) if actor.id else None,
+        "actor_name": actor.name,
+        "role": actor.role.value if actor.role else None,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id) if resource_id is not None else None,
+        "registrant_ids": sorted({str(r) for r in registrant_ids}),
+        "request_id": current_request_id(),
+        "client_addr": current_client_addr(),
+        "outcome": outcome,
+        "details": details or {},
+    }
+    session.info.setdefault(_PENDING, []).append(entry)
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of an entry's chained fields (previous hash included)."""
+    content = {name: entry[name] for name in _CHAINED_FIELDS}
+    content["id"] = str(content["id"])
+    content["at"] = content["at"].isoformat()
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Chain and insert the queued entries last, so the head row is locked for the shortest time."""
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    seq, prev = head.last_seq, head.last_hash
+    subjects = []
+    for entry in pending:
+        seq += 1
+        entry["seq"], entry["prev_hash"] = seq, prev
+        entry["hash"] = prev = entry_hash(entry)
+        subjects += [{"entry_seq": seq, "registrant_id": uuid.UUID(r)} for r in entry["registrant_ids"]]
+    session.execute(insert(AuditEntry), pending)
+    if subjects:
+        session.execute(insert(AuditSubject), subjects)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, _previous: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of walking the chain."""
+
+    ok: bool
+    entries: int
+    first_broken: int | None
+
+
+async def verify(session: AsyncSession, *, batch: int = 2000) -> Verification:
+    """Recompute every hash from the chain's first kept entry to the head."""
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
+    expected_seq, expected_prev, checked = head.first_seq, head.first_prev_hash, 0
+    columns = [getattr(AuditEntry, name) for name in (*_CHAINED_FIELDS, "hash")]
+    while True:
+        rows = (await session.execute(
+            select(*columns).where(AuditEntry.seq >= expected_seq).order_by(AuditEntry.seq).limit(batch)
+        )).mappings().all()
+        for row in rows:
+            if row["seq"] != expected_seq or row["prev_hash"] != expected_prev or entry_hash(dict(row)) != row["hash"]:
+                return Verification(False, checked, expected_seq)
+            expected_seq, expected_prev, checked = expected_seq + 1, row["hash"], checked + 1
+        if len(rows) < batch:
+            break
+    if expected_seq - 1 != head.last_seq or expected_prev != head.last_hash:
+        return Verification(False, checked, expected_seq)
+    return Verification(True, checked, None)
+
+
+
+async def list_entries(
+    session: AsyncSession, *, actor: Principal, filters: repo.AuditFilter, params: PageParams
+) -> Page[AuditEntryRead]:
+    """A page of the log; reading the log is itself audited."""
+    rows = await repo.list_entries(session, filters=filters, params=params)
+    page = make_page(rows, params, key=lambda e: [e.seq], convert=AuditEntryRead.model_validate)
+    record(session, actor=actor, action="audit.read", details={"count": len(page.items)})
+    return page

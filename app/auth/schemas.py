@@ -1,0 +1,108 @@
+"""Request and response bodies of the auth, users and clients endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from app.auth.roles import Role
+from app.core.schemas import RequestModel, ResponseModel
+
+PASSWORD_MIN_LENGTH = 12
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+StaffRole = Literal["controller", "staff", "auditor", "viewer"]
+ClientRole = Literal["integration", "automation"]
+SystemName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+
+
+class TokenResponse(ResponseModel):
+    """An OAuth2 access token response (RFC 6749 §5.1)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    scope: str
+
+
+class Me(ResponseModel):
+    """The caller as the token and the database see it."""
+
+    kind: Literal["user", "client"]
+    id: uuid.UUID
+    name: str
+    role: Role
+    scopes: list[str]
+    system: str | None = None
+
+
+class PasswordChange(RequestModel):
+    """Choose a new password (with the current or one-time password)."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=1024)
+
+
+class UserCreate(RequestModel):
+    """A new named person."""
+
+    email: EmailStr
+    full_name: Name
+    role: StaffRole
+
+
+class UserUpdate(RequestModel):
+    """Changes to an account; only the fields sent are changed."""
+
+    full_name: Name | None = None
+    role: StaffRole | None = None
+    active: bool | None = None
+
+
+class UserRead(ResponseModel):
+    """A named person's account (never its password hash)."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    active: bool
+    must_change_password: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserWithPassword(UserRead):
+    """An account with the one-time password to hand over; shown once."""
+
+    one_time_password: str
+
+
+class ClientCreate(RequestModel):
+    """A new machine client."""
+
+    name: Name
+    role: ClientRole
+    system: SystemName = Field(description="The external system the client speaks for, e.g. `booking`")
+
+
+class ClientRead(ResponseModel):
+    """A machine client (never its secret)."""
+
+    id: uuid.UUID
+    name: str
+    role: Role
+    system: str
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ClientWithSecret(ClientRead):
+    """A client with its secret; shown once, at creation and rotation."""
+
+    client_id: uuid.UUID
+    client_secret: str

@@ -1,0 +1,355 @@
+"""Rules of named-person access: logins and lockout, one-time passwords, accounts, clients, tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from anyio import to_thread
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth import repository as repo
+from app.auth.models import ApiClient, UserAccount
+from app.auth.principal import SYSTEM, Principal
+from app.auth.roles import CLIENT_ROLES, ROLE_SCOPES, Role
+from app.auth.schemas import (
+    ClientCreate,
+    ClientRead,
+    ClientWithSecret,
+    TokenResponse,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+    UserWithPassword,
+)
+from app.core import clock, security
+from app.core.config import Settings
+from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
+from app.db.pagination import Page, PageParams, make_page
+
+PASSWORD_CHANGE_SCOPE = "password:change"
+
+
+class InvalidGrant(DomainError):
+    """OAuth2 `invalid_grant`/`invalid_client`: wrong credentials; the same answer for unknown accounts."""
+
+    status, slug, title = 401, "invalid-credentials", "Invalid credentials"
+
+
+def _oauth_error(code: str) -> dict[str, str]:
+    return {"error": code}
+
+
+def _user_principal(user: UserAccount) -> Principal:
+    role = Role(user.role)
+    return Principal(kind="user", id=user.id, name=user.full_name, role=role, scopes=ROLE_SCOPES[role])
+
+
+def _client_principal(client: ApiClient) -> Principal:
+    role = Role(client.role)
+    return Principal(kind="client", id=client.id, name=client.name, role=role, scopes=ROLE_SCOPES[role],
+                     system=client.system)
+
+
+def _granted_scopes(role: Role, requested: str | None) -> list[str]:
+    allowed = {s.value for s in ROLE_SCOPES[role]}
+    if not requested:
+        return sorted(allowed)
+    wanted = set(requested.split())
+    if not wanted <= allowed:
+        raise Invalid("requested scope exceeds the role's scopes", loc=["body", "scope"], extra=_oauth_error("invalid_scope"))
+    return sorted(wanted)
+
+
+def _mask(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+# --- logins -------------------------------------------------------------------------------
+
+async def _check_lock(session: AsyncSession, settings: Settings, *, key: str, actor: Principal) -> None:
+    now = clock.utcnow()
+    throttle = await repo.lock_throttle(session, key=key, now=now)
+    if throttle.locked_until and throttle.locked_until > now:
+        audit.record(session, actor=actor, action="auth.login", outcome="locked")
+        await session.commit()
+        raise TooManyRequests("too many failed logins; try again later",
+                              retry_after=int((throttle.locked_until - now).total_seconds()) + 1,
+                              extra=_oauth_error("invalid_grant"))
+
+
+async def _fail(session: AsyncSession, settings: Settings, *, key: str, actor: Principal, code: str) -> InvalidGrant:
+    now = clock.utcnow()
+    throttle = await repo.lock_throttle(session, key=key, now=now)
+    if now - throttle.window_started_at > timedelta(seconds=settings.login_window_seconds):
+        throttle.failures, throttle.window_started_at = 0, now
+    throttle.failures += 1
+    if throttle.failures >= settings.login_max_failures:
+        throttle.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+    audit.record(session, actor=actor, action="auth.login", outcome="failure")
+    # The failure must survive the error response: commit before raising.
+    await session.commit()
+    return InvalidGrant("the credentials are not valid", extra=_oauth_error(code))
+
+
+async def login_with_password(
+    session: AsyncSession, settings: Settings, *, email: str, password: str, scope: str | None
+) -> TokenResponse:
+    """The password grant: a token for a named person, throttled per account."""
+    key = "user:" + email.strip().lower()
+    unknown = Principal(kind="anonymous", id=None, name=_mask(email.strip().lower()), role=None)
+    await _check_lock(session, settings, key=key, actor=unknown)
+    user = await repo.user_by_email(session, email=email.strip())
+    usable = user is not None and user.active
+    ok = await to_thread.run_sync(security.verify_password, password, user.password_hash if usable else None)
+    if not ok or user is None:
+        raise await _fail(session, settings, key=key, actor=_user_principal(user) if user else unknown,
+                          code="invalid_grant")
+    await repo.clear_throttle(session, key=key)
+    principal = _user_principal(user)
+    audit.record(session, actor=principal, action="auth.login", resource_type="user", resource_id=user.id,
+                 details={"grant": "password", "one_time_password": user.must_change_password})
+    if user.must_change_password:
+        token, ttl = security.issue_token(settings, sub=principal.subject, role=user.role, scopes=[PASSWORD_CHANGE_SCOPE],
+                                          generation=user.token_generation,
+                                          ttl_seconds=settings.password_change_token_ttl_seconds,
+                                          password_change_only=True)
+        return TokenResponse(access_token=token, expires_in=ttl, scope=PASSWORD_CHANGE_SCOPE)
+    return _token_for(settings, principal, generation=user.token_generation, scope=scope)
+
+
+async def login_with_client(
+    session: AsyncSession, settings: Settings, *, client_id: str, secret: str, scope: str | None
+) -> TokenResponse:
+    """The client-credentials grant: a token for a machine client, throttled per client id."""
+    key = "client:" + client_id.strip().lower()
+    unknown = Principal(kind="anonymous", id=None, name=f"client {client_id[:40]}", role=None)
+    await _check_lock(session, settings, key=key, actor=unknown)
+    try:
+        client = await repo.client_by_id(session, client_id=uuid.UUID(client_id))
+    except ValueError:
+        client = None
+    usable = client is not None and client.revoked_at is None
+    if not security.verify_secret(secret, client.secret_hash if usable else None) or client is None:
+        raise await _fail(session, settings, key=key, actor=_client_principal(client) if client else unknown,
+                          code="invalid_client")
+    await repo.clear_throttle(session, key=key)
+    principal = _client_principal(client)
+    audit.record(session, actor=principal, action="auth.login", resource_type="client", resource_id=client.id,
+                 details={"grant": "client_credentials"})
+    return _token_for(settings, principal, generation=client.token_generation, scope=scope)
+
+
+def _token_for(settings: Settings, principal: Principal, *, generation: int, scope: str | None) -> TokenResponse:
+    assert principal.role is not None
+    scopes = _granted_scopes(principal.role, scope)
+    token, ttl = security.issue_token(settings, sub=principal.subject, role=principal.role.value, scopes=scopes,
+                                      generation=generation, ttl_seconds=settings.access_token_ttl_seconds)
+    return TokenResponse(access_token=token, expires_in=ttl, scope=" ".join(scopes))
+
+
+# --- tokens -> principals -------------------------------------------------------------------
+
+async def principal_for_token(session: AsyncSession, settings: Settings, *, token: str) -> tuple[Principal, bool]:
+    """The caller a token speaks for, checked against the database so revocations act at once.
+
+    Returns the principal and whether the token may only change the password.
+    """
+    try:
+        claims = security.verify_token(settings, token)
+    except security.TokenError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    kind, _, raw_id = claims.sub.partition(":")
+    try:
+        subject_id = uuid.UUID(raw_id)
+    except ValueError as exc:
+        raise Unauthorized("the token is not valid") from exc
+    if kind == "user":
+        user = await repo.user_by_id(session, user_id=subject_id)
+        if user is None or not user.active or user.token_generation != claims.generation or user.role != claims.role:
+            raise Unauthorized("the token has been revoked")
+        principal = _user_principal(user)
+    elif kind == "client":
+        client = await repo.client_by_id(session, client_id=subject_id)
+        if client is None or client.revoked_at is not None or client.token_generation != claims.generation:
+            raise Unauthorized("the token has been revoked")
+        principal = _client_principal(client)
+    else:
+        raise Unauthorized("the token is not valid")
+    if claims.password_change_only:
+        return Principal(kind=principal.kind, id=principal.id, name=principal.name, role=principal.role), True
+    scopes = frozenset(s for s in principal.scopes if s.value in claims.scopes)
+    return Principal(kind=principal.kind, id=principal.id, name=principal.name, role=principal.role,
+                     scopes=scopes, system=principal.system), False
+
+
+async def change_password(
+    session: AsyncSession, settings: Settings, *, principal: Principal, current: str, new: str
+) -> TokenResponse:
+    """Set a new password; every token issued before stops working, a fresh one is returned."""
+    if principal.kind != "user" or principal.id is None:
+        raise Forbidden("only named persons have passwords")
+    user = await repo.user_by_id(session, user_id=principal.id)
+    if user is None:
+        raise Unauthorized("the token has been revoked")
+    if not await to_thread.run_sync(security.verify_password, current, user.password_hash):
+        raise Invalid("the current password is wrong", loc=["body", "current_password"])
+    if new == current:
+        raise Invalid("the new password must differ from the current one", loc=["body", "new_password"])
+    user.password_hash = await to_thread.run_sync(security.hash_password, new)
+    user.must_change_password = False
+    user.token_generation += 1
+    user.password_changed_at = clock.utcnow()
+    await session.flush()
+    fresh = _user_principal(user)
+    audit.record(session, actor=fresh, action="auth.password_change", resource_type="user", resource_id=user.id)
+    return _token_for(settings, fresh, generation=user.token_generation, scope=None)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+async def _new_password_hash() -> tuple[str, str]:
+    password = security.new_one_time_password()
+    return password, await to_thread.run_sync(security.hash_password, password)
+
+
+async def create_user(session: AsyncSession, *, actor: Principal, data: UserCreate) -> UserWithPassword:
+    """A new named person with a one-time password, shown once."""
+    if await repo.user_by_email(session, email=str(data.email)) is not None:
+        raise Conflict("an account with this email already exists", errors=[{"loc": ["body", "email"], "msg": "taken"}])
+    password, password_hash = await _new_password_hash()
+    user = UserAccount(email=str(data.email).lower(), full_name=data.full_name, role=data.role,
+                       password_hash=password_hash, must_change_password=True)
+    await repo.add(session, user)
+    audit.record(session, actor=actor, action="user.create", resource_type="user", resource_id=user.id,
+                 details={"role": data.role})
+    return UserWithPassword(**UserRead.model_validate(user).model_dump(), one_time_password=password)
+
+
+async def bootstrap_controller(session: AsyncSession, *, email: str, full_name: str) -> UserWithPassword:
+    """The first controller account; refused once any controller exists."""
+    if await repo.count_active_controllers(session) > 0:
+        raise Conflict("a controller account already exists")
+    return await create_user(session, actor=SYSTEM, data=UserCreate(email=email, full_name=full_name, role="controller"))
+
+
+async def _user(session: AsyncSession, user_id: uuid.UUID) -> UserAccount:
+    user = await repo.user_by_id(session, user_id=user_id)
+    if user is None:
+        raise NotFound("no such account")
+    return user
+
+
+async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> UserRead:
+    """One account."""
+    user = await _user(session, user_id)
+    audit.record(session, actor=actor, action="user.read", resource_type="user", resource_id=user.id)
+    return UserRead.model_validate(user)
+
+
+async def list_users(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[UserRead]:
+    """A page of accounts."""
+    rows = await repo.list_users(session, params=params)
+    page = make_page(rows, params, key=lambda u: [u.created_at.isoformat(), str(u.id)], convert=UserRead.model_validate)
+    audit.record(session, actor=actor, action="user.list", resource_type="user", details={"count": len(page.items)})
+    return page
+
+
+async def update_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, data: UserUpdate) -> UserRead:
+    """Rename, change role, (de)activate; role changes and deactivation revoke the account's tokens."""
+    user = await _user(session, user_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    demotes = changes.get("role", user.role) != "controller" or changes.get("active", user.active) is False
+    if user.role == "controller" and user.active and demotes and await repo.count_active_controllers(session) <= 1:
+        raise Conflict("the last active controller cannot be demoted or deactivated")
+    if changes.get("role", user.role) != user.role or changes.get("active", user.active) != user.active:
+        user.token_generation += 1
+    for name, value in changes.items():
+        setattr(user, name, value)
+    await session.flush()
+    audit.record(session, actor=actor, action="user.update", resource_type="user", resource_id=user.id,
+                 details={"fields": sorted(changes)})
+    return UserRead.model_validate(user)
+
+
+async def reset_password(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> UserWithPassword:
+    """A new one-time password for an account; its tokens stop working."""
+    user = await _user(session, user_id)
+    password, user.password_hash = await _new_password_hash()
+    user.must_change_password = True
+    user.token_generation += 1
+    await session.flush()
+    audit.record(session, actor=actor, action="user.password_reset", resource_type="user", resource_id=user.id)
+    return UserWithPassword(**UserRead.model_validate(user).model_dump(), one_time_password=password)
+
+
+# --- machine clients ------------------------------------------------------------------------
+
+async def _client(session: AsyncSession, client_id: uuid.UUID) -> ApiClient:
+    client = await repo.client_by_id(session, client_id=client_id)
+    if client is None:
+        raise NotFound("no such client")
+    return client
+
+
+def _with_secret(client: ApiClient, secret: str) -> ClientWithSecret:
+    return ClientWithSecret(**ClientRead.model_validate(client).model_dump(), client_id=client.id, client_secret=secret)
+
+
+async def create_client(session: AsyncSession, *, actor: Principal, data: ClientCreate) -> ClientWithSecret:
+    """A new machine client; its secret is shown once."""
+    assert Role(data.role) in CLIENT_ROLES
+    secret = security.new_client_secret()
+    client = ApiClient(name=data.name, role=data.role, system=data.system, secret_hash=security.hash_secret(secret),
+                       created_by=str(actor.id) if actor.id else None)
+    await repo.add(session, client)
+    audit.record(session, actor=actor, action="client.create", resource_type="client", resource_id=client.id,
+                 details={"role": data.role, "system": data.system})
+    return _with_secret(client, secret)
+
+
+async def get_client(session: AsyncSession, *, actor: Principal, client_id: uuid.UUID) -> ClientRead:
+    """One client."""
+    client = await _client(session, client_id)
+    audit.record(session, actor=actor, action="client.read", resource_type="client", resource_id=client.id)
+    return ClientRead.model_validate(client)
+
+
+async def list_clients(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[ClientRead]:
+    """A page of clients."""
+    rows = await repo.list_clients(session, params=params)
+    page = make_page(rows, params, key=lambda c: [c.created_at.isoformat(), str(c.id)], convert=ClientRead.model_validate)
+    audit.record(session, actor=actor, action="client.list", resource_type="client", details={"count": len(page.items)})
+    return page
+
+
+async def rotate_client(session: AsyncSession, *, actor: Principal, client_id: uuid.UUID) -> ClientWithSecret:
+    """A new secret; the old secret and every token issued with it stop working."""
+    client = await _client(session, client_id)
+    if client.revoked_at is not None:
+        raise Conflict("the client is revoked")
+    secret = security.new_client_secret()
+    client.secret_hash = security.hash_secret(secret)
+    client.token_generation += 1
+    await session.flush()
+    audit.record(session, actor=actor, action="client.rotate", resource_type="client", resource_id=client.id)
+    return _with_secret(client, secret)
+
+
+async def revoke_client(session: AsyncSession, *, actor: Principal, client_id: uuid.UUID) -> ClientRead:
+    """Revoke a client for good; its tokens stop working at once."""
+    client = await _client(session, client_id)
+    if client.revoked_at is None:
+        client.revoked_at = clock.utcnow()
+        client.token_generation += 1
+        await session.flush()
+    audit.record(session, actor=actor, action="client.revoke", resource_type="client", resource_id=client.id)
+    return ClientRead.model_validate(client)
+
+
+def scope_names(principal: Principal) -> list[str]:
+    """The scopes of a principal, sorted, as strings."""
+    return sorted(s.value for s in principal.scopes)
+

@@ -1,0 +1,151 @@
+"""The `rekisteri` command: serve, migrate, bootstrap, audit-verify, openapi, up."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import ConfigError, Settings, get_settings
+from app.core.errors import DomainError
+from app.db import migrations
+from app.db.session import Database
+
+OPENAPI_PATH = migrations.ROOT / "openapi" / "openapi.json"
+
+
+def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """Run `work` in one committed transaction."""
+
+    async def runner() -> Any:
+        database = Database.from_settings(settings)
+        try:
+            async with database.sessionmaker() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await database.engine.dispose()
+
+    return asyncio.run(runner())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    """Upgrade the database to the newest revision."""
+    migrations.upgrade(settings.database_url)
+    print(f"database migrated to {migrations.head_revision()}")
+    return 0
+
+
+def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the first controller and print its one-time password as the last line."""
+    from app.auth import service  # noqa: PLC0415 - keeps `rekisteri --help` fast
+
+    user = _run_in_session(settings, lambda s: service.bootstrap_controller(s, email=args.email, full_name=args.name))
+    print(f"controller account created: {user.email}")
+    print("log in with this one-time password and choose a new one (POST /v1/auth/password):")
+    print(user.one_time_password)
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, _: argparse.Namespace) -> int:
+    """Walk the audit chain; exit 1 if it is broken."""
+    from app.audit import service  # noqa: PLC0415
+
+    result = _run_in_session(settings, service.verify)
+    print(json.dumps({"ok": result.ok, "entries": result.entries, "first_broken": result.first_broken}))
+    return 0 if result.ok else 1
+
+
+def openapi_document() -> str:
+    """The app's OpenAPI document as committed (stable key order, trailing newline)."""
+    from app.main import create_app  # noqa: PLC0415
+
+    spec = create_app(Settings(jwt_secret="x" * 48)).openapi()
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+
+
+def cmd_openapi(_: Settings, args: argparse.Namespace) -> int:
+    """Write openapi/openapi.json (or, with --check, fail if it is stale)."""
+    document = openapi_document()
+    if args.check:
+        stale = not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document
+        print("openapi/openapi.json is stale: run `rekisteri openapi`" if stale else "openapi/openapi.json is current")
+        return 1 if stale else 0
+    OPENAPI_PATH.write_text(document)
+    print(f"wrote {OPENAPI_PATH}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the HTTP service with uvicorn."""
+    import uvicorn  # noqa: PLC0415
+
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
+                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info")
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    """First-run friendly start: migrate, bootstrap a controller if there is none, serve."""
+    from app.auth import repository  # noqa: PLC0415
+
+    migrations.upgrade(settings.database_url)
+    controllers = _run_in_session(settings, repository.count_active_controllers)
+    if controllers == 0:
+        print("first start: creating the controller account")
+        cmd_bootstrap(settings, args)
+        print(f"\nget a token:  curl -s -X POST http://{args.host}:{args.port}/v1/auth/token "
+              f"-d grant_type=password -d username={args.email} -d password=<the password above>")
+        print(f"API documentation: http://{args.host}:{args.port}/docs\n", flush=True)
+    return cmd_serve(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rekisteri", description="Rekisteri personal-data register service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def serve_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--workers", type=int, default=1)
+        p.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve_options(serve)
+    serve.set_defaults(func=cmd_serve)
+    commands.add_parser("migrate", help="migrate the database to the newest revision").set_defaults(func=cmd_migrate)
+    boot = commands.add_parser("bootstrap", help="create the first controller account")
+    boot.add_argument("--email", required=True)
+    boot.add_argument("--name", required=True)
+    boot.set_defaults(func=cmd_bootstrap)
+    commands.add_parser("audit-verify", help="verify the audit hash chain").set_defaults(func=cmd_audit_verify)
+    spec = commands.add_parser("openapi", help="regenerate openapi/openapi.json")
+    spec.add_argument("--check", action="store_true", help="only check that the committed file is current")
+    spec.set_defaults(func=cmd_openapi)
+    up = commands.add_parser("up", help="migrate, bootstrap on first start, and serve")
+    serve_options(up)
+    up.add_argument("--email", default="controller@example.com", help="email of the first controller")
+    up.add_argument("--name", default="Rekisterinpitäjä", help="name of the first controller")
+    up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(get_settings(), args)
+    except (ConfigError, DomainError) as exc:
+        print(f"rekisteri: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

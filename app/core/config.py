@@ -1,0 +1,110 @@
+"""Settings read from REKISTERI_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./rekisteri.db"
+MIN_SECRET_LENGTH = 32
+# Values people paste from tutorials; production refuses them.
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development", "test", "password"}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says why."""
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="REKISTERI_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = Field(default=40, ge=1, le=500)
+    db_echo: bool = False
+
+    jwt_secret: SecretStr | None = None
+    jwt_secret_file: Path = Path(".rekisteri-jwt-secret")
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "rekisteri"
+    jwt_audience: str = "rekisteri-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    password_change_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
+
+    cors_origins: list[str] = []
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    page_limit_default: int = 50
+    page_limit_max: int = 500
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        if self.database_url == DEFAULT_DATABASE_URL:
+            raise ConfigError("REKISTERI_DATABASE_URL must be set in production (the SQLite default is for development)")
+        if self.jwt_algorithm == "HS256":
+            if self.jwt_secret is None:
+                raise ConfigError("REKISTERI_JWT_SECRET is required in production")
+            value = self.jwt_secret.get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(set(value)) < 8:
+                raise ConfigError("REKISTERI_JWT_SECRET is a placeholder; generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"REKISTERI_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+        elif not (self.jwt_private_key_file and self.jwt_public_key_file):
+            raise ConfigError(f"{self.jwt_algorithm} needs REKISTERI_JWT_PRIVATE_KEY_FILE and REKISTERI_JWT_PUBLIC_KEY_FILE")
+        return self
+
+    def signing_key(self) -> str:
+        """The key tokens are signed with."""
+        if self.jwt_algorithm != "HS256":
+            return _read_key(self.jwt_private_key_file)
+        return self._hmac_secret()
+
+    def verification_key(self) -> str:
+        """The key token signatures are checked with."""
+        if self.jwt_algorithm != "HS256":
+            return _read_key(self.jwt_public_key_file)
+        return self._hmac_secret()
+
+    def _hmac_secret(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return _dev_secret(self.jwt_secret_file.resolve())
+
+
+def _read_key(path: Path | None) -> str:
+    if path is None:
+        raise ConfigError("key file not configured")
+    return path.read_text()
+
+
+@lru_cache
+def _dev_secret(path: Path) -> str:
+    """Generate the development signing secret once and keep it, readable only by its owner."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

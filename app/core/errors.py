@@ -1,0 +1,183 @@
+"""Domain errors and the one place that renders every error as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.context import current_request_id
+
+log = logging.getLogger("rekisteri")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "urn:rekisteri:problem:"
+
+
+class ProblemError(BaseModel):
+    """One field-level problem."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details (the schema every error response uses)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+class DomainError(Exception):
+    """Base of every error a service raises; subclasses fix status and type."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Unauthorized(DomainError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str = "a valid bearer token is required", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="rekisteri"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class PasswordChangeRequired(DomainError):
+    status, slug, title = 403, "password-change-required", "Password change required"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Gone(DomainError):
+    status, slug, title = 410, "gone", "Gone"
+
+
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PayloadTooLarge(DomainError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class Invalid(DomainError):
+    """Input that is well-formed but breaks a rule; name the field in `errors`."""
+
+    status, slug, title = 422, "validation-error", "Validation failed"
+
+    def __init__(self, detail: str, *, loc: list[str | int] | None = None, **kwargs: Any) -> None:
+        if loc is not None and "errors" not in kwargs:
+            kwargs["errors"] = [{"loc": loc, "msg": detail}]
+        super().__init__(detail, **kwargs)
+
+
+class TooManyRequests(DomainError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, **kwargs)
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Render a problem document."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug if slug else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "request_id": current_request_id(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _loc(loc: tuple[Any, ...]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in exc.errors()]
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
+    return problem_response(422, slug="validation-error", title="Validation failed",
+                            detail=f"invalid input: {fields}", errors=errors)
+
+
+async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    return problem_response(exc.status, slug=exc.slug, title=exc.title, detail=exc.detail,
+                            errors=exc.errors, headers=exc.headers, extra=exc.extra)
+
+
+async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem_response(exc.status_code, detail=str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error request_id=%s path=%s", current_request_id(), request.url.path, exc_info=exc)
+    return problem_response(500, slug="internal-error", title="Internal server error",
+                            detail="an unexpected error occurred; quote the request id when reporting it")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of error through the problem renderer."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DomainError, _domain)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses."""
+    return {
+        status: {"model": Problem, "description": HTTPStatus(status).phrase,
+                 "content": {PROBLEM_JSON: {}}}
+        for status in statuses
+    }

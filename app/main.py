@@ -1,0 +1,67 @@
+"""create_app(): routers, error handlers, middleware, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import api
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.middleware import RequestGuard
+from app.db.session import Database
+from app.health.router import router as health_router
+
+DESCRIPTION = """\
+Rekisteri keeps a company's personal-data register (*henkilörekisteri*) the GDPR way:
+the people in it, what they agreed to or objected to, the waitlist, and the data-subject
+requests they send, and it lets only named persons near any of it. Every read and write
+of personal data is audited in a hash-chained log.
+
+Authenticate with `POST /v1/auth/token` and send `Authorization: Bearer <token>`.
+Errors are RFC 9457 problem documents (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application."""
+    settings = settings or get_settings()
+    settings.verification_key()  # fail at start, not at the first request, when keys are missing
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.db.engine.dispose()
+
+    app = FastAPI(
+        title="Rekisteri",
+        version="0.1.0",
+        summary="A personal-data register service (henkilörekisteri) for small companies",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database.from_settings(settings)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+                           expose_headers=["ETag", "X-Request-Id", "Retry-After"])
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    logging.getLogger("rekisteri").setLevel(logging.INFO)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app.main:app` is built on first access, so importing this module has no side effects.
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,202 @@
+"""Shared fixtures: a migrated real database (SQLite, or PostgreSQL when
+REKISTERI_TEST_DATABASE_URL is set), the app over real ASGI HTTP, and account helpers.
+
+Tests commit for real, like production does, and keep apart by making their own
+accounts and data; a fresh database is made for every run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.auth import service as auth_service
+from app.core import clock as service_clock
+from app.core.config import Settings
+from app.db import migrations
+from app.main import create_app
+
+TEST_SECRET = "test-secret-" + "k" * 40
+PASSWORD = "correct horse battery staple"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly migrated database for this test run."""
+    url = os.environ.get("REKISTERI_TEST_DATABASE_URL")
+    if url:
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    migrations.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    """Whether the run is on PostgreSQL."""
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the app under test."""
+    return Settings(database_url=database_url, jwt_secret=TEST_SECRET, db_pool_size=20,
+                    jwt_secret_file=tmp_path_factory.mktemp("keys") / "unused")
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator:
+    """The ASGI app, built once per run."""
+    application = create_app(settings)
+    yield application
+    await application.state.db.engine.dispose()
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client speaking to the app in-process."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rekisteri.test") as http:
+        yield http
+
+
+@pytest.fixture
+def clock() -> Iterator:
+    """The service clock, reset after the test."""
+    yield service_clock
+    service_clock.reset()
+
+
+def unique_email(prefix: str = "user") -> str:
+    """An email no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Account:
+    """A test account or client with a usable token."""
+
+    id: str
+    token: str
+    email: str | None = None
+    password: str | None = None
+    secret: str | None = None
+    system: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+async def password_login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """POST /v1/auth/token with the password grant."""
+    return await http.post("/v1/auth/token", data={"grant_type": "password", "username": email, "password": password})
+
+
+@pytest.fixture(scope="session")
+async def controller(app) -> Account:
+    """The first controller, bootstrapped as the CLI does, with its password changed."""
+    email = unique_email("controller")
+    async with app.state.db.sessionmaker() as session:
+        created = await auth_service.bootstrap_controller(session, email=email, full_name="Test Controller")
+        await session.commit()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rekisteri.test") as http:
+        otp_token = (await password_login(http, email, created.one_time_password)).json()["access_token"]
+        changed = await http.post("/v1/auth/password", headers=bearer(otp_token),
+                                  json={"current_password": created.one_time_password, "new_password": PASSWORD})
+        assert changed.status_code == 200, changed.text
+        return Account(id=str(created.id), token=changed.json()["access_token"], email=email, password=PASSWORD)
+
+
+@pytest.fixture
+def make_user(client: httpx.AsyncClient, controller: Account):
+    """Create a staff account with a given role, through the API, ready to use."""
+
+    async def make(role: str) -> Account:
+        email = unique_email(role)
+        created = await client.post("/v1/users", headers=controller.headers,
+                                    json={"email": email, "full_name": f"Test {role}", "role": role})
+        assert created.status_code == 201, created.text
+        otp = created.json()["one_time_password"]
+        otp_token = (await password_login(client, email, otp)).json()["access_token"]
+        changed = await client.post("/v1/auth/password", headers=bearer(otp_token),
+                                    json={"current_password": otp, "new_password": PASSWORD})
+        assert changed.status_code == 200, changed.text
+        return Account(id=created.json()["id"], token=changed.json()["access_token"], email=email, password=PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def make_client(client: httpx.AsyncClient, controller: Account):
+    """Create a machine client with a given role and system, through the API, ready to use."""
+
+    async def make(role: str, system: str = "booking") -> Account:
+        created = await client.post("/v1/clients", headers=controller.headers,
+                                    json={"name": f"{system} {role}", "role": role, "system": system})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        issued = await client.post("/v1/auth/token", data={"grant_type": "client_credentials",
+                                                           "client_id": body["client_id"],
+                                                           "client_secret": body["client_secret"]})
+        assert issued.status_code == 200, issued.text
+        return Account(id=body["id"], token=issued.json()["access_token"], secret=body["client_secret"], system=system)
+
+    return make
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """The real service: `rekisteri serve` with two uvicorn workers, over real HTTP."""
+    port = _free_port()
+    env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET}
+    rekisteri = Path(sys.executable).with_name("rekisteri")
+    proc = subprocess.Popen([str(rekisteri), "serve", "--port", str(port), "--workers", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
