@@ -135,41 +135,43 @@ async def controller(app) -> Account:
         return Account(id=str(created.id), token=changed.json()["access_token"], email=email, password=PASSWORD)
 
 
+async def create_user(http: httpx.AsyncClient, controller: Account, role: str) -> Account:
+    """Create a staff account through the API and change its one-time password."""
+    email = unique_email(role)
+    created = await http.post("/v1/users", headers=controller.headers,
+                              json={"email": email, "full_name": f"Test {role}", "role": role})
+    assert created.status_code == 201, created.text
+    otp = created.json()["one_time_password"]
+    otp_token = (await password_login(http, email, otp)).json()["access_token"]
+    changed = await http.post("/v1/auth/password", headers=bearer(otp_token),
+                              json={"current_password": otp, "new_password": PASSWORD})
+    assert changed.status_code == 200, changed.text
+    return Account(id=created.json()["id"], token=changed.json()["access_token"], email=email, password=PASSWORD)
+
+
+async def create_client(http: httpx.AsyncClient, controller: Account, role: str, system: str = "booking") -> Account:
+    """Create a machine client through the API and get a token for it."""
+    created = await http.post("/v1/clients", headers=controller.headers,
+                              json={"name": f"{system} {role}", "role": role, "system": system})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    issued = await http.post("/v1/auth/token", data={"grant_type": "client_credentials",
+                                                     "client_id": body["client_id"],
+                                                     "client_secret": body["client_secret"]})
+    assert issued.status_code == 200, issued.text
+    return Account(id=body["id"], token=issued.json()["access_token"], secret=body["client_secret"], system=system)
+
+
 @pytest.fixture
 def make_user(client: httpx.AsyncClient, controller: Account):
-    """Create a staff account with a given role, through the API, ready to use."""
-
-    async def make(role: str) -> Account:
-        email = unique_email(role)
-        created = await client.post("/v1/users", headers=controller.headers,
-                                    json={"email": email, "full_name": f"Test {role}", "role": role})
-        assert created.status_code == 201, created.text
-        otp = created.json()["one_time_password"]
-        otp_token = (await password_login(client, email, otp)).json()["access_token"]
-        changed = await client.post("/v1/auth/password", headers=bearer(otp_token),
-                                    json={"current_password": otp, "new_password": PASSWORD})
-        assert changed.status_code == 200, changed.text
-        return Account(id=created.json()["id"], token=changed.json()["access_token"], email=email, password=PASSWORD)
-
-    return make
+    """Make a ready staff account with a given role."""
+    return lambda role: create_user(client, controller, role)
 
 
 @pytest.fixture
 def make_client(client: httpx.AsyncClient, controller: Account):
-    """Create a machine client with a given role and system, through the API, ready to use."""
-
-    async def make(role: str, system: str = "booking") -> Account:
-        created = await client.post("/v1/clients", headers=controller.headers,
-                                    json={"name": f"{system} {role}", "role": role, "system": system})
-        assert created.status_code == 201, created.text
-        body = created.json()
-        issued = await client.post("/v1/auth/token", data={"grant_type": "client_credentials",
-                                                           "client_id": body["client_id"],
-                                                           "client_secret": body["client_secret"]})
-        assert issued.status_code == 200, issued.text
-        return Account(id=body["id"], token=issued.json()["access_token"], secret=body["client_secret"], system=system)
-
-    return make
+    """Make a ready machine client with a given role and system."""
+    return lambda role, system="booking": create_client(client, controller, role, system)
 
 
 def _free_port() -> int:
@@ -200,3 +202,21 @@ def live_server(database_url: str) -> Iterator[str]:
     yield base
     proc.terminate()
     proc.wait(timeout=10)
+
+
+STAFF_ROLE_NAMES = ("controller", "staff", "auditor", "viewer")
+CLIENT_ROLE_NAMES = ("integration", "automation")
+ALL_ROLES = STAFF_ROLE_NAMES + CLIENT_ROLE_NAMES
+
+
+@pytest.fixture(scope="session")
+async def accounts(app, controller: Account) -> dict[str, Account]:
+    """One ready account or client per role, made once per run (for auth matrices)."""
+    transport = httpx.ASGITransport(app=app)
+    made = {"controller": controller}
+    async with httpx.AsyncClient(transport=transport, base_url="http://rekisteri.test") as http:
+        for role in STAFF_ROLE_NAMES[1:]:
+            made[role] = await create_user(http, controller, role)
+        for role in CLIENT_ROLE_NAMES:
+            made[role] = await create_client(http, controller, role)
+    return made

@@ -20,6 +20,7 @@ class AuditFilter:
     registrant_id: uuid.UUID | None = None
     actor_id: str | None = None
     action: str | None = None
+    request_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -36,6 +37,8 @@ async def list_entries(session: AsyncSession, *, filters: AuditFilter, params: P
         stmt = stmt.where(AuditEntry.actor_id == filters.actor_id)
     if filters.action:
         stmt = stmt.where(AuditEntry.action == filters.action)
+    if filters.request_id:
+        stmt = stmt.where(AuditEntry.request_id == filters.request_id)
     if filters.since:
         stmt = stmt.where(AuditEntry.at >= filters.since)
     if filters.until:

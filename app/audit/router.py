@@ -27,11 +27,13 @@ async def list_audit(
     registrant: Annotated[uuid.UUID | None, Query(description="Entries concerning this registrant")] = None,
     actor_id: Annotated[str | None, Query(max_length=64, description="Account or client id")] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
+    request_id: Annotated[str | None, Query(max_length=64, description="Entries of one request (X-Request-Id)")] = None,
     since: Annotated[datetime | None, Query(alias="from", description="Inclusive lower bound (RFC 3339)")] = None,
     until: Annotated[datetime | None, Query(alias="to", description="Exclusive upper bound (RFC 3339)")] = None,
 ) -> Page[AuditEntryRead]:
     """List audit entries, newest first."""
-    filters = repo.AuditFilter(registrant_id=registrant, actor_id=actor_id, action=action, since=since, until=until)
+    filters = repo.AuditFilter(registrant_id=registrant, actor_id=actor_id, action=action,
+                              request_id=request_id, since=since, until=until)
     return await service.list_entries(session, actor=actor, filters=filters, params=page)
 
 
