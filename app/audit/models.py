@@ -61,3 +61,11 @@ class AuditHead(Base):
     # After retention purges the oldest entries, the chain is checked from here.
     first_seq: Mapped[int] = mapped_column(BigInteger, default=1)
     first_prev_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPurgePermit(Base):
+    """A row here, inside the purging transaction only, lets the database triggers admit DELETEs."""
+
+    __tablename__ = "audit_purge_permit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

@@ -7,14 +7,15 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.audit import repository as repo
-from app.audit.models import AuditEntry, AuditHead, AuditSubject
+from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
 from app.audit.schemas import AuditEntryRead
 from app.auth.principal import Principal
 from app.core import clock
@@ -122,6 +123,30 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> Verification:
         return Verification(False, checked, expected_seq)
     return Verification(True, checked, None)
 
+
+
+async def purge_before(session: AsyncSession, *, cutoff: datetime, dry_run: bool = False) -> int:
+    """Remove the oldest entries (a prefix of the chain) recorded before `cutoff`; the chain still verifies.
+
+    The database triggers refuse DELETEs unless audit_purge_permit has a row, which only this
+    transaction sees.
+    """
+    first_kept = (await session.execute(select(func.min(AuditEntry.seq)).where(AuditEntry.at >= cutoff))).scalar()
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one()
+    last_removed = (first_kept - 1) if first_kept is not None else head.last_seq
+    if last_removed < head.first_seq:
+        return 0
+    count = last_removed - head.first_seq + 1
+    if dry_run:
+        return count
+    anchor = (await session.execute(select(AuditEntry.hash).where(AuditEntry.seq == last_removed))).scalar_one()
+    await session.execute(insert(AuditPurgePermit).values(id=1))
+    await session.execute(delete(AuditSubject).where(AuditSubject.entry_seq <= last_removed))
+    await session.execute(delete(AuditEntry).where(AuditEntry.seq <= last_removed))
+    await session.execute(delete(AuditPurgePermit))
+    await session.execute(update(AuditHead).where(AuditHead.id == 1)
+                          .values(first_seq=last_removed + 1, first_prev_hash=anchor))
+    return count
 
 
 async def list_entries(

@@ -1,7 +1,7 @@
 """Every model, imported once, so alembic and the tests see the whole schema."""
 
-from app.audit.models import AuditEntry, AuditHead, AuditSubject
+from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
 from app.db.base import Base
 
-__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditSubject", "Base", "LoginThrottle", "UserAccount"]
+__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle", "UserAccount"]
