@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import api
 from app.core.config import Settings, get_settings
-from app.core.errors import install_error_handlers
+from app.core.errors import install_error_handlers, problem_openapi
 from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database.from_settings(settings)
     install_error_handlers(app)
+    app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(health_router)
     app.include_router(api.router)
     if settings.cors_origins:
