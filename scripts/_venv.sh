@@ -7,10 +7,10 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     exit 1
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-stamp=.venv/.rekisteri-installed-$1
+stamp=.venv/.rekisteri-installed-$EXTRA
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "installing Rekisteri into .venv ..." >&2
     .venv/bin/python -m pip install --quiet --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet -e ".[$1]" >&2
+    .venv/bin/python -m pip install --quiet -e ".[$EXTRA]" >&2
     touch "$stamp"
 fi
