@@ -33,7 +33,8 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path = Path(".rekisteri-jwt-secret")
-    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    # python-jose 3.5 has no EdDSA; ES256 is the elliptic-curve choice it supports.
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
     jwt_private_key_file: Path | None = None
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "rekisteri"

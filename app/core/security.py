@@ -8,7 +8,7 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from jose import JWTError, jwt
@@ -159,18 +159,3 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         generation=generation,
         password_change_only=bool(claims.get("pwd", False)),
     )
-
-
-def keyed_hash(settings: Settings, value: str) -> str:
-    """An HMAC-SHA256 of a value under the service key (for values kept only as hashes)."""
-    return hmac.new(settings.signing_key().encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def sign_body(secret: str, body: bytes) -> str:
-    """HMAC-SHA256 signature of a message body, as sent in signature headers."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def expires_in(delta: timedelta) -> int:
-    """Seconds in a timedelta, for `expires_in` fields."""
-    return int(delta.total_seconds())

@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from app.core.config import Settings
 from app.main import create_app
@@ -116,23 +116,26 @@ class TestRevocation:
         assert (await _me(client, made.token)).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def rsa_keys(tmp_path_factory):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    folder = tmp_path_factory.mktemp("rsa")
+@pytest.fixture(scope="module", params=["RS256", "ES256"])
+def key_pair(request, tmp_path_factory):
+    if request.param == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    folder = tmp_path_factory.mktemp(request.param)
     private = folder / "private.pem"
     public = folder / "public.pem"
     private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
+    return request.param, private, public
 
 
-class TestRS256:
-    async def test_rs256_tokens_work_and_hs256_confusion_is_refused(self, settings, controller, rsa_keys):
-        private, public = rsa_keys
-        rs_settings = Settings(database_url=settings.database_url, jwt_algorithm="RS256",
+class TestAsymmetricKeys:
+    async def test_key_file_tokens_work_and_hs256_confusion_is_refused(self, settings, controller, key_pair):
+        algorithm, private, public = key_pair
+        rs_settings = Settings(database_url=settings.database_url, jwt_algorithm=algorithm,
                                jwt_private_key_file=private, jwt_public_key_file=public)
         rs_app = create_app(rs_settings)
         transport = httpx.ASGITransport(app=rs_app)
@@ -142,7 +145,7 @@ class TestRS256:
                 assert issued.status_code == 200
                 token = issued.json()["access_token"]
                 header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-                assert header["alg"] == "RS256"
+                assert header["alg"] == algorithm
                 assert (await _me(http, token)).status_code == 200
                 me = (await _me(http, token)).json()
                 # HS256 signed with the public key, which an attacker knows: must be refused.
