@@ -3,5 +3,6 @@
 from app.audit.models import AuditEntry, AuditHead, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
 from app.db.base import Base
+from app.register.models import RegisterVersion
 
-__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditSubject", "Base", "LoginThrottle", "UserAccount"]
+__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditSubject", "Base", "LoginThrottle", "RegisterVersion", "UserAccount"]
