@@ -13,8 +13,8 @@ from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringCon
 from app.core.schemas import RequestModel, ResponseModel
 from app.core.validators import validate_business_id
 
-# EU member states, and Iceland, Liechtenstein and Norway (the EEA).
-EU_EEA = frozenset({
+# EU member states, Iceland, Liechtenstein and Norway (the EEA), and "EU" for "within the EU/EEA".
+EU_EEA = frozenset({"EU",
     "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
     "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
 })
@@ -183,7 +183,7 @@ class DataSubjectCategory(RequestModel):
 
 
 class Recipient(RequestModel):
-    """Someone data is disclosed to, or a processor handling it; location is an ISO 3166 country code."""
+    """Someone data is disclosed to, or a processor handling it; location is an ISO 3166 code or "EU"."""
 
     name: ShortText
     role: RecipientRole

@@ -112,7 +112,7 @@ def _transfers(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
     for r in p.recipients:
         if r.location in EU_EEA:
             continue
-        line = f"{_recipient_line(r, t, lang)}. {t['safeguard'].capitalize()}: {t['safeguards'][r.safeguard]}."
+        line = f"{_recipient_line(r, t, lang).rstrip('.')}. {t['safeguard'].capitalize()}: {t['safeguards'][r.safeguard]}."
         if r.safeguard_note:
             line += f" {getattr(r.safeguard_note, lang)}"
         items.append(line)

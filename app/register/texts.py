@@ -79,9 +79,10 @@ TEXTS: dict[str, dict[str, Any]] = {
                          "peruutus ei vaikuta aiemman käsittelyn lainmukaisuuteen."),
             "guardian": ("Alle {age}-vuotiaan lapsen puolesta suostumuksen antaa ja oikeuksia käyttää huoltaja "
                          "(tietosuojalaki 1050/2018, 5 §)."),
-            "deadline": ("Pyyntöön vastataan viimeistään {response} kuluessa sen vastaanottamisesta. Määräaikaa "
-                         "voidaan pidentää enintään {extension} pyyntöjen monimutkaisuuden tai määrän vuoksi; "
-                         "pidennyksestä ja sen syystä ilmoitetaan kuukauden kuluessa."),
+            "deadline": ("Pyyntöön vastataan ilman aiheetonta viivytystä; vastausaika on enintään {response} "
+                         "pyynnön vastaanottamisesta. Vastausaikaa voidaan pidentää pyyntöjen monimutkaisuuden tai "
+                         "määrän vuoksi; lisäaika on enintään {extension}. Pidennyksestä ja sen syystä ilmoitetaan "
+                         "kuukauden kuluessa pyynnön vastaanottamisesta."),
             "channels": "Pyynnön voi esittää: {channels}.",
             "signature": "Kirjallinen tarkastuspyyntö on allekirjoitettava.",
             "identity": "Pyynnön esittäjän henkilöllisyys tarkistetaan ennen kuin tietoja luovutetaan.",
