@@ -107,6 +107,7 @@ def cmd_openapi(_: Settings, args: argparse.Namespace) -> int:
         stale = not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document
         print("openapi/openapi.json is stale: run `rekisteri openapi`" if stale else "openapi/openapi.json is current")
         return 1 if stale else 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
     OPENAPI_PATH.write_text(document)
     print(f"wrote {OPENAPI_PATH}")
     return 0

@@ -224,6 +224,14 @@ def _unique_codes(items: list[Any], what: str) -> list[Any]:
     return items
 
 
+def _known_references(items: list[Any], attribute: str, targets: list[Any] | None, what: str) -> None:
+    known = {target.code for target in targets or []}
+    for item in items:
+        unknown = sorted(set(getattr(item, attribute)) - known)
+        if unknown:
+            raise ValueError(f"{getattr(item, 'code', None) or item.name!r} names unknown {what} {unknown}")
+
+
 class RegisterProfile(RequestModel):
     """Everything a privacy statement says, as data: the whole profile is validated before it is stored."""
 
@@ -250,22 +258,13 @@ class RegisterProfile(RequestModel):
     @field_validator("data_categories")
     @classmethod
     def _unique_categories(cls, value: list[DataCategory], info: ValidationInfo) -> list[DataCategory]:
-        subjects = {s.code for s in info.data.get("data_subjects") or []}
-        for category in value:
-            unknown = sorted(set(category.data_subjects) - subjects)
-            if unknown:
-                raise ValueError(f"data category {category.code!r} names unknown data subjects {unknown}")
+        _known_references(value, "data_subjects", info.data.get("data_subjects"), "data subjects")
         return _unique_codes(value, "data category")
 
     @field_validator("purposes", "recipients")
     @classmethod
     def _known_categories(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
-        categories = {c.code for c in info.data.get("data_categories") or []}
-        for item in value:
-            unknown = sorted(set(item.data_categories) - categories)
-            if unknown:
-                label = getattr(item, "code", None) or item.name
-                raise ValueError(f"{label!r} names unknown data categories {unknown}")
+        _known_references(value, "data_categories", info.data.get("data_categories"), "data categories")
         return _unique_codes(value, "purpose") if info.field_name == "purposes" else value
 
     def purpose(self, code: str) -> Purpose | None:
