@@ -167,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     serve_options(up)
     up.add_argument("--email", default="controller@example.com", help="email of the first controller")
     up.add_argument("--name", default="Rekisterinpitäjä", help="name of the first controller")
-    up.add_argument("--profile", default=str(DEFAULT_PROFILE),
+    up.add_argument("--profile", default=str(DEFAULT_PROFILE) if DEFAULT_PROFILE.exists() else None,
                     help="register profile loaded on first start (default: the singing school's example)")
     up.set_defaults(func=cmd_up)
     return parser

@@ -53,7 +53,7 @@ async def get_register_version(number: Annotated[int, Path(ge=1)], _: RegisterRe
 async def get_statement(
     session: SessionDep,
     lang: Annotated[Literal["fi", "en"], Query(description="Language; Finnish by default")] = "fi",
-    fmt: Annotated[Literal["html", "md", "json"], Query(alias="format", description="html, md (Markdown) or json")] = "html",
+    fmt: Annotated[Literal["html", "md", "json"], Query(alias="format", description="html, md or json")] = "html",
 ) -> Response:
     """The public privacy statement (tietosuojaseloste), rendered from the current profile; no login needed."""
     rendered = await service.statement(session, lang=lang, fmt=fmt)

@@ -112,7 +112,8 @@ def _transfers(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
     for r in p.recipients:
         if r.location in EU_EEA:
             continue
-        line = f"{_recipient_line(r, t, lang).rstrip('.')}. {t['safeguard'].capitalize()}: {t['safeguards'][r.safeguard]}."
+        safeguard = t["safeguards"][r.safeguard]
+        line = f"{_recipient_line(r, t, lang).rstrip('.')}. {t['safeguard'].capitalize()}: {safeguard}."
         if r.safeguard_note:
             line += f" {getattr(r.safeguard_note, lang)}"
         items.append(line)
@@ -166,6 +167,7 @@ def build(version: RegisterVersionRead, *, lang: str) -> StatementRead:
         return StatementSection(key=key, heading=h[key], paragraphs=paragraphs or [], items=items or [])
 
     subjects = f"{t['data_subjects']}: {', '.join(getattr(s.name, lang) for s in p.data_subjects)}."
+    transfers = _transfers(p, t, lang)
     sections = [
         section("controller", _controller(p, t)),
         section("contact", _contact(p, t)),
@@ -174,16 +176,17 @@ def build(version: RegisterVersionRead, *, lang: str) -> StatementRead:
         section("categories", [subjects], _categories(p, lang)),
         section("sources", items=[getattr(s, lang) for s in p.sources]),
         section("disclosures", note + ([] if disclosures or note else [t["no_disclosures"]]), disclosures),
-        section("transfers", [] if _transfers(p, t, lang) else [t["no_transfers"]], _transfers(p, t, lang)),
+        section("transfers", [] if transfers else [t["no_transfers"]], transfers),
         section("security", items=[getattr(s, lang) for s in p.security_measures]),
         section("retention", items=_retention(p, t, lang)),
         section("rights", rights, objectable),
         section("cookies", [getattr(p.cookies, lang) if p.cookies else t["no_cookies"]]),
     ]
-    date = version.created_at.strftime("%-d.%-m.%Y" if lang == "fi" else "%-d %B %Y")
+    at = version.created_at
+    date = f"{at.day}.{at.month}.{at.year}" if lang == "fi" else at.strftime("%d %B %Y").lstrip("0")
+    updated = t["updated"].format(date=date, version=version.number)
     return StatementRead(lang=lang, title=f"{t['title']}: {getattr(p.register_name, lang)}", version=version.number,
-                         updated_at=version.created_at, law=f"{t['law']} {t['updated'].format(date=date, version=version.number)}",
-                         sections=sections)
+                         updated_at=at, law=f"{t['law']} {updated}", sections=sections)
 
 
 def render(version: RegisterVersionRead, *, lang: str, fmt: str) -> Rendered:
