@@ -6,9 +6,11 @@ from fastapi import APIRouter
 
 from app.audit.router import router as audit_router
 from app.auth.router import auth_router, clients_router, users_router
+from app.register.router import router as register_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
 router.include_router(users_router)
 router.include_router(clients_router)
 router.include_router(audit_router)
+router.include_router(register_router)

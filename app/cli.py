@@ -1,4 +1,4 @@
-"""The `rekisteri` command: serve, migrate, bootstrap, audit-verify, openapi, up."""
+"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from app.db import migrations
 from app.db.session import Database
 
 OPENAPI_PATH = migrations.ROOT / "openapi" / "openapi.json"
+DEFAULT_PROFILE = migrations.ROOT / "profiles" / "uniikkiaani.json"
 
 
 def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
@@ -45,9 +47,22 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     """Create the first controller and print its one-time password as the last line."""
     from app.auth import service  # noqa: PLC0415 - keeps `rekisteri --help` fast
+    from app.auth.principal import SYSTEM  # noqa: PLC0415
+    from app.register import service as register  # noqa: PLC0415
 
-    user = _run_in_session(settings, lambda s: service.bootstrap_controller(s, email=args.email, full_name=args.name))
+    # Validate the profile before anything is written, so a bad file leaves the database untouched.
+    profile = register.parse_profile_file(Path(args.profile)) if args.profile else None
+
+    async def work(session: AsyncSession) -> Any:
+        created = await service.bootstrap_controller(session, email=args.email, full_name=args.name)
+        if profile is not None:
+            await register.put_profile(session, actor=SYSTEM, profile=profile)
+        return created
+
+    user = _run_in_session(settings, work)
     print(f"controller account created: {user.email}")
+    if profile is not None:
+        print(f"register profile loaded: {profile.controller.name} ({args.profile})")
     print("log in with this one-time password and choose a new one (POST /v1/auth/password):")
     print(user.one_time_password)
     return 0
@@ -60,6 +75,21 @@ def cmd_audit_verify(settings: Settings, _: argparse.Namespace) -> int:
     result = _run_in_session(settings, service.verify)
     print(json.dumps({"ok": result.ok, "entries": result.entries, "first_broken": result.first_broken}))
     return 0 if result.ok else 1
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    """Apply the retention rules (or, with --dry-run, only count what they would remove)."""
+    from app.register import retention  # noqa: PLC0415
+
+    lines = _run_in_session(settings, lambda s: retention.purge(s, dry_run=args.dry_run,
+                                                                 progress=lambda m: print(m, flush=True)))
+    verb = "would remove" if args.dry_run else "removed"
+    for line in lines:
+        outcome = f"skipped: {line.skipped}" if line.skipped else f"{verb} {line.count}"
+        cutoff = f" (older than {line.cutoff.isoformat()})" if line.cutoff else ""
+        print(f"{line.category:<20} {line.table:<20} {outcome}{cutoff}")
+    print(f"{verb} {sum(line.count for line in lines)} rows in {len(lines)} categories")
+    return 0
 
 
 def openapi_document() -> str:
@@ -77,6 +107,7 @@ def cmd_openapi(_: Settings, args: argparse.Namespace) -> int:
         stale = not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != document
         print("openapi/openapi.json is stale: run `rekisteri openapi`" if stale else "openapi/openapi.json is current")
         return 1 if stale else 0
+    OPENAPI_PATH.parent.mkdir(exist_ok=True)
     OPENAPI_PATH.write_text(document)
     print(f"wrote {OPENAPI_PATH}")
     return 0
@@ -123,7 +154,11 @@ def _parser() -> argparse.ArgumentParser:
     boot = commands.add_parser("bootstrap", help="create the first controller account")
     boot.add_argument("--email", required=True)
     boot.add_argument("--name", required=True)
+    boot.add_argument("--profile", help="a register profile JSON file to load as the first version")
     boot.set_defaults(func=cmd_bootstrap)
+    purge = commands.add_parser("purge", help="delete data past its retention period")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.set_defaults(func=cmd_purge)
     commands.add_parser("audit-verify", help="verify the audit hash chain").set_defaults(func=cmd_audit_verify)
     spec = commands.add_parser("openapi", help="regenerate openapi/openapi.json")
     spec.add_argument("--check", action="store_true", help="only check that the committed file is current")
@@ -132,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_options(up)
     up.add_argument("--email", default="controller@example.com", help="email of the first controller")
     up.add_argument("--name", default="Rekisterinpitäjä", help="name of the first controller")
+    up.add_argument("--profile", default=str(DEFAULT_PROFILE) if DEFAULT_PROFILE.exists() else None,
+                    help="register profile loaded on first start (default: the singing school's example)")
     up.set_defaults(func=cmd_up)
     return parser
 

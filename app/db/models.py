@@ -3,5 +3,9 @@
 from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
 from app.db.base import Base
+from app.register.models import RegisterVersion
 
-__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle", "UserAccount"]
+__all__ = [
+    "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle",
+    "RegisterVersion", "UserAccount",
+]

@@ -1,0 +1,41 @@
+"""Statements on the register profile's versions."""
+
+from __future__ import annotations
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.pagination import PageParams
+from app.register.models import RegisterVersion
+
+
+async def latest(session: AsyncSession) -> RegisterVersion | None:
+    """The newest version, if any."""
+    stmt = select(RegisterVersion).order_by(RegisterVersion.number.desc()).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def by_number(session: AsyncSession, *, number: int) -> RegisterVersion | None:
+    """One version by its number."""
+    return await session.get(RegisterVersion, number)
+
+
+async def next_number(session: AsyncSession) -> int:
+    """The number the next version takes."""
+    return (await session.execute(select(func.coalesce(func.max(RegisterVersion.number), 0)))).scalar_one() + 1
+
+
+async def add(session: AsyncSession, version: RegisterVersion) -> None:
+    """Insert a version; a concurrent writer that took the same number makes the flush fail."""
+    session.add(version)
+    await session.flush()
+
+
+async def list_versions(session: AsyncSession, *, params: PageParams) -> list[Row]:
+    """Newest first without the documents, keyset-paginated on the number."""
+    columns = (RegisterVersion.number, RegisterVersion.created_at, RegisterVersion.created_by,
+               RegisterVersion.created_by_name)
+    stmt = select(*columns).order_by(RegisterVersion.number.desc()).limit(params.limit + 1)
+    if params.after:
+        stmt = stmt.where(RegisterVersion.number < int(params.after[0]))
+    return list((await session.execute(stmt)).all())

@@ -1,0 +1,62 @@
+"""The record of processing activities (GDPR Art. 30(1)) and which tables hold which data category.
+
+Every table in `Base.metadata` must be listed in `PERSONAL_DATA_TABLES` (with the data category of the
+register profile that covers it) or in `NON_PERSONAL_TABLES`; a test fails otherwise, so a module that
+adds a table adds it here too.
+"""
+
+from __future__ import annotations
+
+from app.register.schemas import (
+    EU_EEA,
+    Recipient,
+    RegisterVersionRead,
+    RopaCategory,
+    RopaPurpose,
+    RopaRead,
+    RopaRecipient,
+)
+
+PERSONAL_DATA_TABLES: dict[str, str] = {
+    "user_account": "staff_accounts",
+    "api_client": "staff_accounts",  # names the person or system a client speaks for, and who created it
+    "register_version": "staff_accounts",  # who wrote each version
+    "login_throttle": "login_attempts",  # keyed by the login name (an email address)
+    "audit_entry": "audit_log",
+    "audit_subject": "audit_log",
+}
+
+NON_PERSONAL_TABLES: frozenset[str] = frozenset({
+    "audit_head",  # the chain's first and last sequence numbers and hashes
+    "audit_purge_permit",  # an empty flag table the retention purge fills inside its own transaction
+})
+
+
+def _recipient(recipient: Recipient) -> RopaRecipient:
+    return RopaRecipient(name=recipient.name, role=recipient.role, location=recipient.location,
+                         third_country=recipient.location not in EU_EEA, safeguard=recipient.safeguard)
+
+
+def build(version: RegisterVersionRead) -> RopaRead:
+    """Art. 30(1) (a)-(g) from one version of the profile and the table mapping above."""
+    profile = version.profile
+    categories = [
+        RopaCategory(code=c.code, name=c.name, data_subjects=c.data_subjects, retention=c.retention,
+                     legal_basis=c.legal_basis, statute=c.statute,
+                     tables=sorted(t for t, code in PERSONAL_DATA_TABLES.items() if code == c.code))
+        for c in profile.data_categories
+    ]
+    recipients = [_recipient(r) for r in profile.recipients]
+    return RopaRead(
+        version=version.number,
+        updated_at=version.created_at,
+        a_controller=profile.controller,
+        b_purposes=[RopaPurpose(code=p.code, name=p.name, legal_basis=p.legal_basis, retired=p.retired)
+                    for p in profile.purposes],
+        c_data_subjects=profile.data_subjects,
+        c_data_categories=categories,
+        d_recipients=recipients,
+        e_third_country_transfers=[r for r in recipients if r.third_country],
+        f_erasure_time_limits={c.code: c.retention for c in profile.data_categories},
+        g_security_measures=profile.security_measures,
+    )

@@ -1,0 +1,370 @@
+"""The register profile as a validated document, its versions, the statement and the Art. 30 record."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import isodate
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, ValidationInfo, field_validator
+
+from app.core.schemas import RequestModel, ResponseModel
+from app.core.validators import validate_business_id
+
+# EU member states, Iceland, Liechtenstein and Norway (the EEA), and "EU" for "within the EU/EEA".
+EU_EEA = frozenset({"EU",
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU",
+    "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+})
+_DURATION_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+def duration_span(value: str) -> timedelta:
+    """How long an ISO 8601 duration is, counted from a fixed date (months and years vary in length)."""
+    parsed = isodate.parse_duration(value)
+    return (_DURATION_ANCHOR + parsed) - _DURATION_ANCHOR
+
+
+def _iso_duration(value: str) -> str:
+    try:
+        span = duration_span(value)
+    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not an ISO 8601 duration such as P6Y, P2M or P30D") from exc
+    if span <= timedelta(0):
+        raise ValueError(f"the duration {value!r} must be longer than zero")
+    return value.upper()
+
+
+IsoDuration = Annotated[str, StringConstraints(max_length=40), AfterValidator(_iso_duration)]
+BusinessId = Annotated[str, AfterValidator(validate_business_id)]
+
+
+class LegalBasis(StrEnum):
+    """GDPR Art. 6(1) bases the register uses."""
+
+    consent = "consent"
+    contract = "contract"
+    legitimate_interest = "legitimate_interest"
+    legal_obligation = "legal_obligation"
+
+
+class Channel(StrEnum):
+    """How a purpose may reach a person."""
+
+    email = "email"
+    sms = "sms"
+    phone = "phone"
+    post = "post"
+
+
+class RequestChannel(StrEnum):
+    """How a data-subject request may be sent."""
+
+    letter = "letter"
+    in_person = "in_person"
+    email = "email"
+    web_form = "web_form"
+    api = "api"
+
+
+class RecipientRole(StrEnum):
+    """What a recipient is to the controller."""
+
+    processor = "processor"
+    recipient = "recipient"
+    internal = "internal"
+
+
+class Safeguard(StrEnum):
+    """GDPR chapter V grounds for a transfer outside the EU/EEA."""
+
+    adequacy_decision = "adequacy_decision"
+    eu_us_data_privacy_framework = "eu_us_data_privacy_framework"
+    standard_contractual_clauses = "standard_contractual_clauses"
+    binding_corporate_rules = "binding_corporate_rules"
+    art49_derogation = "art49_derogation"
+
+
+def _refuse_privacy_shield(value: Any) -> Any:
+    if isinstance(value, str) and re.sub(r"[^a-z]", "", value.lower()) in {"privacyshield", "euusprivacyshield"}:
+        raise ValueError(
+            "the EU-US Privacy Shield is no longer a valid transfer safeguard: the CJEU invalidated it on "
+            "16 July 2020 (C-311/18, Schrems II); use eu_us_data_privacy_framework for certified US recipients "
+            "or standard_contractual_clauses")
+    return value
+
+
+class LocalizedText(RequestModel):
+    """A text in Finnish and English."""
+
+    fi: Text
+    en: Text
+
+
+class PostalAddress(RequestModel):
+    """A postal address."""
+
+    street: ShortText
+    postal_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9 -]{2,12}$")]
+    city: ShortText
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "FI"
+
+
+class Contact(RequestModel):
+    """Whom to contact about the register."""
+
+    name: ShortText | None = None
+    email: EmailStr | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    address: PostalAddress | None = None
+
+
+class Controller(RequestModel):
+    """The controller (rekisterinpitäjä)."""
+
+    name: ShortText
+    trade_names: list[ShortText] = Field(default_factory=list, max_length=10)
+    business_id: BusinessId
+    address: PostalAddress | None = None
+    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    email: EmailStr | None = None
+    website: Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=300)] | None = None
+    register_contact: Contact
+
+
+class Purpose(RequestModel):
+    """Why personal data is processed; consents and objections name it by code."""
+
+    code: Code
+    name: LocalizedText
+    description: LocalizedText | None = None
+    legal_basis: LegalBasis
+    channels: list[Channel] = Field(default_factory=list, max_length=4)
+    objectable: bool = False
+    data_categories: list[Code] = Field(default_factory=list, max_length=50)
+    # A retired purpose stays in the profile for the consents that name it, but takes no new grants.
+    retired: bool = False
+
+
+class DataCategory(RequestModel):
+    """A kind of personal data, with how long it is kept."""
+
+    code: Code
+    name: LocalizedText
+    description: LocalizedText | None = None
+    data_subjects: list[Code] = Field(default_factory=list, max_length=20)
+    retention: IsoDuration
+    retention_trigger: LocalizedText | None = None
+    legal_basis: LegalBasis
+    # For legal_obligation: the statute and the shortest period it requires; purge never goes below it.
+    statute: ShortText | None = None
+    minimum_retention: IsoDuration | None = Field(default=None, validate_default=True)
+
+    @field_validator("minimum_retention")
+    @classmethod
+    def _not_shorter_than_minimum(cls, value: str | None, info: ValidationInfo) -> str | None:
+        retention = info.data.get("retention")
+        if value and retention and duration_span(retention) < duration_span(value):
+            raise ValueError(f"retention {retention} is shorter than the {value} the law requires")
+        return value
+
+
+class DataSubjectCategory(RequestModel):
+    """A group of people whose data the register holds."""
+
+    code: Code
+    name: LocalizedText
+
+
+class Recipient(RequestModel):
+    """Someone data is disclosed to, or a processor handling it; location is an ISO 3166 code or "EU"."""
+
+    name: ShortText
+    role: RecipientRole
+    purpose: LocalizedText
+    location: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    data_categories: list[Code] = Field(default_factory=list, max_length=50)
+    safeguard: Annotated[Safeguard | None, BeforeValidator(_refuse_privacy_shield)] = Field(
+        default=None, validate_default=True)
+    safeguard_note: LocalizedText | None = None
+
+    @field_validator("safeguard")
+    @classmethod
+    def _third_country_needs_safeguard(cls, value: Safeguard | None, info: ValidationInfo) -> Safeguard | None:
+        location = info.data.get("location")
+        if location and location not in EU_EEA and value is None:
+            raise ValueError(f"a recipient in {location}, outside the EU/EEA, needs a transfer safeguard")
+        return value
+
+
+class RightsPolicy(RequestModel):
+    """How the controller answers data-subject requests."""
+
+    free_access_interval_months: int = Field(default=12, ge=0, le=120)
+    response_time: IsoDuration = "P1M"
+    extension: IsoDuration = "P2M"
+    request_channels: list[RequestChannel] = Field(min_length=1, max_length=5)
+    signature_required: bool = False
+    guardian_age: int = Field(default=13, ge=0, le=18)
+    instructions: LocalizedText | None = None
+
+
+def _unique_codes(items: list[Any], what: str) -> list[Any]:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.code in seen:
+            raise ValueError(f"duplicate {what} code {item.code!r} at index {index}")
+        seen.add(item.code)
+    return items
+
+
+def _known_references(items: list[Any], attribute: str, targets: list[Any] | None, what: str) -> None:
+    known = {target.code for target in targets or []}
+    for item in items:
+        unknown = sorted(set(getattr(item, attribute)) - known)
+        if unknown:
+            raise ValueError(f"{getattr(item, 'code', None) or item.name!r} names unknown {what} {unknown}")
+
+
+class RegisterProfile(RequestModel):
+    """Everything a privacy statement says, as data: the whole profile is validated before it is stored."""
+
+    controller: Controller
+    register_name: LocalizedText
+    legal_basis_note: LocalizedText | None = None
+    data_subjects: list[DataSubjectCategory] = Field(min_length=1, max_length=20)
+    data_categories: list[DataCategory] = Field(min_length=1, max_length=50)
+    purposes: list[Purpose] = Field(min_length=1, max_length=100)
+    sources: list[LocalizedText] = Field(min_length=1, max_length=20)
+    recipients: list[Recipient] = Field(default_factory=list, max_length=50)
+    disclosure_note: LocalizedText | None = None
+    security_measures: list[LocalizedText] = Field(min_length=1, max_length=30)
+    cookies: LocalizedText | None = None
+    rights_policy: RightsPolicy
+    # Why the profile departs from its source statement, where that statement contradicts itself or the law.
+    notes: list[Text] = Field(default_factory=list, max_length=30)
+
+    @field_validator("data_subjects")
+    @classmethod
+    def _unique_subjects(cls, value: list[DataSubjectCategory]) -> list[DataSubjectCategory]:
+        return _unique_codes(value, "data subject")
+
+    @field_validator("data_categories")
+    @classmethod
+    def _unique_categories(cls, value: list[DataCategory], info: ValidationInfo) -> list[DataCategory]:
+        _known_references(value, "data_subjects", info.data.get("data_subjects"), "data subjects")
+        return _unique_codes(value, "data category")
+
+    @field_validator("purposes", "recipients")
+    @classmethod
+    def _known_categories(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        _known_references(value, "data_categories", info.data.get("data_categories"), "data categories")
+        return _unique_codes(value, "purpose") if info.field_name == "purposes" else value
+
+    def purpose(self, code: str) -> Purpose | None:
+        """The purpose with this code, if any."""
+        return next((p for p in self.purposes if p.code == code), None)
+
+    def category(self, code: str) -> DataCategory | None:
+        """The data category with this code, if any."""
+        return next((c for c in self.data_categories if c.code == code), None)
+
+
+class RegisterVersionSummary(ResponseModel):
+    """A version of the profile without its content."""
+
+    number: int
+    created_at: datetime
+    created_by: str | None = None
+    created_by_name: str | None = None
+
+
+class RegisterVersionRead(RegisterVersionSummary):
+    """A version of the profile with its content."""
+
+    profile: RegisterProfile
+
+
+class StatementSection(ResponseModel):
+    """One numbered section of the privacy statement."""
+
+    key: str
+    heading: str
+    paragraphs: list[str] = Field(default_factory=list)
+    items: list[str] = Field(default_factory=list)
+
+
+class StatementRead(ResponseModel):
+    """The privacy statement as structured data (`format=json`)."""
+
+    lang: str
+    title: str
+    version: int
+    updated_at: datetime
+    law: str
+    sections: list[StatementSection]
+
+
+class RopaPurpose(ResponseModel):
+    """Art. 30(1)(b): a purpose of the processing."""
+
+    code: str
+    name: LocalizedText
+    legal_basis: LegalBasis
+    retired: bool
+
+
+class RopaCategory(ResponseModel):
+    """Art. 30(1)(c) and (f): a category of personal data, its data subjects, tables and erasure time limit."""
+
+    code: str
+    name: LocalizedText
+    data_subjects: list[str]
+    tables: list[str]
+    retention: str
+    legal_basis: LegalBasis
+    statute: str | None = None
+
+
+class RopaRecipient(ResponseModel):
+    """Art. 30(1)(d) and (e): a recipient, its country, and for a third country the safeguard."""
+
+    name: str
+    role: RecipientRole
+    location: str
+    third_country: bool
+    safeguard: Safeguard | None = None
+
+
+class RopaRead(ResponseModel):
+    """The record of processing activities of GDPR Art. 30(1), (a) to (g)."""
+
+    version: int
+    updated_at: datetime
+    a_controller: Controller
+    b_purposes: list[RopaPurpose]
+    c_data_subjects: list[DataSubjectCategory]
+    c_data_categories: list[RopaCategory]
+    d_recipients: list[RopaRecipient]
+    e_third_country_transfers: list[RopaRecipient]
+    f_erasure_time_limits: dict[str, str]
+    g_security_measures: list[LocalizedText]
+
+
+class PurgeLine(ResponseModel):
+    """What the retention job did, or would do, to one category."""
+
+    category: str
+    table: str
+    cutoff: datetime | None
+    count: int
+    deleted: bool
+    skipped: str | None = None
+
+

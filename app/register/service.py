@@ -1,0 +1,172 @@
+"""The register profile: versions, retire-not-delete of purposes, the statement and the Art. 30 record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.core import clock
+from app.core.errors import Conflict, Invalid, NotFound
+from app.db.pagination import Page, PageParams, make_page
+from app.register import repository as repo
+from app.register import ropa as ropa_record
+from app.register import statement as rendering
+from app.register.models import RegisterVersion
+from app.register.schemas import (
+    Purpose,
+    RegisterProfile,
+    RegisterVersionRead,
+    RegisterVersionSummary,
+    RopaRead,
+)
+
+DEFAULT_GUARDIAN_AGE = 13
+
+PurposeUsageCheck = Callable[[AsyncSession, set[str]], Awaitable[set[str]]]
+_usage_checks: list[PurposeUsageCheck] = []
+
+
+def register_purpose_usage_check(check: PurposeUsageCheck) -> PurposeUsageCheck:
+    """Add a check `(session, codes) -> codes in use`; a purpose in use may be retired but not deleted."""
+    if check not in _usage_checks:
+        _usage_checks.append(check)
+    return check
+
+
+def unregister_purpose_usage_check(check: PurposeUsageCheck) -> None:
+    """Remove a check added with `register_purpose_usage_check` (tests)."""
+    if check in _usage_checks:
+        _usage_checks.remove(check)
+
+
+async def purposes_in_use(session: AsyncSession, codes: set[str]) -> set[str]:
+    """Which of these purpose codes consents, waitlist entries or other modules still name."""
+    used: set[str] = set()
+    for check in _usage_checks:
+        if codes - used:
+            used |= await check(session, codes - used)
+    return used & codes
+
+
+def _read(version: RegisterVersion) -> RegisterVersionRead:
+    return RegisterVersionRead(number=version.number, created_at=version.created_at, created_by=version.created_by,
+                               created_by_name=version.created_by_name,
+                               profile=RegisterProfile.model_validate(version.document))
+
+
+async def current_profile(session: AsyncSession) -> RegisterProfile | None:
+    """The profile in force, or None before the first version is written."""
+    version = await repo.latest(session)
+    return RegisterProfile.model_validate(version.document) if version else None
+
+
+async def guardian_age(session: AsyncSession) -> int:
+    """The age under which a guardian acts for a child (13 until a profile says otherwise)."""
+    profile = await current_profile(session)
+    return profile.rights_policy.guardian_age if profile else DEFAULT_GUARDIAN_AGE
+
+
+async def active_purpose(session: AsyncSession, *, code: str, loc: list[str | int]) -> Purpose:
+    """The purpose with this code if it may take new consents; 422 naming `loc` if unknown or retired."""
+    profile = await current_profile(session)
+    purpose = profile.purpose(code) if profile else None
+    if purpose is None:
+        raise Invalid(f"unknown purpose code {code!r}: the register profile does not define it", loc=loc)
+    if purpose.retired:
+        raise Invalid(f"purpose {code!r} is retired and takes no new consents", loc=loc)
+    return purpose
+
+
+async def _latest_version(session: AsyncSession) -> RegisterVersion:
+    version = await repo.latest(session)
+    if version is None:
+        raise NotFound("no register profile has been written yet: PUT /v1/register")
+    return version
+
+
+async def get_current(session: AsyncSession) -> RegisterVersionRead:
+    """The newest version with its profile."""
+    return _read(await _latest_version(session))
+
+
+async def get_version(session: AsyncSession, *, number: int) -> RegisterVersionRead:
+    """One version with its profile."""
+    version = await repo.by_number(session, number=number)
+    if version is None:
+        raise NotFound(f"register profile version {number} does not exist")
+    return _read(version)
+
+
+async def list_versions(session: AsyncSession, *, params: PageParams) -> Page[RegisterVersionSummary]:
+    """The versions, newest first."""
+    rows = await repo.list_versions(session, params=params)
+    return make_page(rows, params, key=lambda r: [r.number], convert=RegisterVersionSummary.model_validate)
+
+
+async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: RegisterProfile, new: RegisterProfile) -> None:
+    removed = {p.code for p in old.purposes} - {p.code for p in new.purposes}
+    used = sorted(await purposes_in_use(session, removed)) if removed else []
+    if used:
+        names = ", ".join(repr(code) for code in used)
+        raise Conflict(
+            f"purpose {names} is in use by consents or waitlist entries, so it cannot be deleted; "
+            "keep it in the profile with \"retired\": true instead (a retired purpose takes no new consents)",
+            errors=[{"loc": ["body", "purposes"], "msg": f"purpose {code!r} is in use: retire it, do not delete it"}
+                    for code in used])
+
+
+async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile) -> RegisterVersionRead:
+    """Write the profile as a new version; deleting a purpose in use is refused."""
+    previous = await repo.latest(session)
+    if previous is not None:
+        await _refuse_deleting_used_purposes(session, old=RegisterProfile.model_validate(previous.document),
+                                             new=profile)
+    version = RegisterVersion(
+        number=previous.number + 1 if previous else 1,
+        document=profile.model_dump(mode="json"),
+        created_at=clock.utcnow(),
+        created_by=str(actor.id) if actor.id else actor.kind,
+        created_by_name=actor.name,
+    )
+    try:
+        await repo.add(session, version)
+    except IntegrityError as exc:
+        raise Conflict("another version of the register profile was written at the same time; try again") from exc
+    audit.record(session, actor=actor, action="register.update", resource_type="register_version",
+                 resource_id=version.number, details={"version": version.number})
+    return _read(version)
+
+
+def parse_profile_file(path: Path) -> RegisterProfile:
+    """Read and validate a profile JSON file; a DomainError names what is wrong."""
+    try:
+        return RegisterProfile.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise Invalid(f"cannot read profile {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"profile {path} is not JSON: {exc}") from exc
+    except ValidationError as exc:
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+        raise Invalid(f"profile {path} is invalid: {detail}", errors=errors) from exc
+
+
+async def statement(session: AsyncSession, *, lang: str, fmt: str) -> rendering.Rendered:
+    """The public privacy statement of the current profile."""
+    version = await _latest_version(session)
+    return rendering.render(_read(version), lang=lang, fmt=fmt)
+
+
+async def ropa(session: AsyncSession, *, actor: Principal) -> RopaRead:
+    """The record of processing activities (Art. 30(1)); reading it is audited."""
+    record = ropa_record.build(_read(await _latest_version(session)))
+    audit.record(session, actor=actor, action="register.ropa.read", resource_type="register_version",
+                 resource_id=record.version)
+    return record
