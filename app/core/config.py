@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
 
+    # Where clients reach the service; links in receipts and notices are built from it.
+    public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = []
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     page_limit_default: int = 50

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,13 @@ async def latest(session: AsyncSession) -> RegisterVersion | None:
     """The newest version, if any."""
     stmt = select(RegisterVersion).order_by(RegisterVersion.number.desc()).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def latest_key(session: AsyncSession) -> tuple[int, datetime] | None:
+    """The number and time of the newest version, without loading its document."""
+    stmt = select(RegisterVersion.number, RegisterVersion.created_at).order_by(RegisterVersion.number.desc()).limit(1)
+    row = (await session.execute(stmt)).first()
+    return (row.number, row.created_at) if row else None
 
 
 async def by_number(session: AsyncSession, *, number: int) -> RegisterVersion | None:

@@ -147,6 +147,8 @@ class Purpose(RequestModel):
     legal_basis: LegalBasis
     channels: list[Channel] = Field(default_factory=list, max_length=4)
     objectable: bool = False
+    # Direct marketing (GDPR Art. 21(2)-(3)): one objection to any such purpose ends them all, on every channel.
+    direct_marketing: bool = False
     data_categories: list[Code] = Field(default_factory=list, max_length=50)
     # A retired purpose stays in the profile for the consents that name it, but takes no new grants.
     retired: bool = False

@@ -61,10 +61,29 @@ def _read(version: RegisterVersion) -> RegisterVersionRead:
                                profile=RegisterProfile.model_validate(version.document))
 
 
+# A written version never changes, so its parsed profile is kept, keyed so that a version number
+# written again after a rolled-back attempt, or one in another database, is never mistaken for it.
+_parsed: dict[tuple[str, int, str], RegisterProfile] = {}
+
+
+async def current_version(session: AsyncSession) -> tuple[int, RegisterProfile] | None:
+    """The number and profile of the version in force, or None before the first is written."""
+    latest = await repo.latest_key(session)
+    if latest is None:
+        return None
+    number, created_at = latest
+    key = (str(session.get_bind().url), number, created_at.isoformat())
+    if key not in _parsed:
+        version = await repo.by_number(session, number=number)
+        assert version is not None
+        _parsed[key] = RegisterProfile.model_validate(version.document)
+    return number, _parsed[key]
+
+
 async def current_profile(session: AsyncSession) -> RegisterProfile | None:
     """The profile in force, or None before the first version is written."""
-    version = await repo.latest(session)
-    return RegisterProfile.model_validate(version.document) if version else None
+    current = await current_version(session)
+    return current[1] if current else None
 
 
 async def guardian_age(session: AsyncSession) -> int:
