@@ -3,5 +3,7 @@
 from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
 from app.db.base import Base
+from app.outbox.models import OutboxMessage
 
-__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle", "UserAccount"]
+__all__ = ["ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle", "OutboxMessage",
+           "UserAccount"]
