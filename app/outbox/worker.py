@@ -7,7 +7,8 @@ Guarantees, as far as the transports allow:
 - none lost: a worker that dies leaves its claims to expire (`claimed_until`), and any worker
   claims them again after the lease;
 - the window left is at-least-once: a worker killed after the transport accepted a message but
-  before its `sent` mark committed will have it sent again after the lease. Email carries a
+  before its `sent` mark committed (marks are group-committed, so this is one commit's worth of
+  messages, milliseconds) will have it sent again after the lease. Email carries a
   Message-ID, SMS and webhook requests an `X-Rekisteri-Delivery` id equal to the outbox id, so
   receivers can drop the duplicate.
 """
@@ -76,6 +77,8 @@ class Worker:
     concurrency: int = 0
     worker_id: str = field(default_factory=new_worker_id)
     transports: Transports | None = None
+    _sent: list[tuple[uuid.UUID, asyncio.Future[bool]]] = field(default_factory=list, init=False)
+    _flusher: asyncio.Task[None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.batch_size = self.batch_size or self.settings.outbox_batch_size
@@ -172,7 +175,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - unknown transport trouble is worth another try
             log.exception("outbox %s: transport error", message.id)
             return await self._failed_attempt(message, DeliveryError(f"transport error ({type(exc).__name__})"))
-        done = await self._finish(message, status=Status.sent, sent_at=clock.utcnow(), last_error=None)
+        done = await self._mark_sent(message.id)
         if not done:
             log.warning("outbox %s: sent, but the claim had expired; it may be sent twice", message.id)
         return "sent" if done else "lost_lease"
@@ -203,6 +206,36 @@ class Worker:
         done = await self._finish(message, status=Status.pending, last_error=error.reason,
                                   next_attempt_at=clock.utcnow() + timedelta(seconds=delay))
         return "retried" if done else "lost_lease"
+
+    async def _mark_sent(self, message_id: uuid.UUID) -> bool:
+        """Record a send; marks made while another is committing share the next commit (group commit)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._sent.append((message_id, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_sent())
+        return await future
+
+    async def _flush_sent(self) -> None:
+        """Write queued `sent` marks, one UPDATE per group, until none are left."""
+        while self._sent:
+            group, self._sent = self._sent, []
+            try:
+                async with self.database.sessionmaker() as session:
+                    marked = set((await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_([i for i, _ in group]), OutboxMessage.status == Status.sending,
+                               OutboxMessage.claimed_by == self.worker_id)
+                        .values(status=Status.sent, sent_at=clock.utcnow(), last_error=None, claimed_by=None,
+                                claimed_until=None)
+                        .returning(OutboxMessage.id).execution_options(synchronize_session=False)
+                    )).scalars())
+                    await session.commit()
+            except Exception as exc:  # noqa: BLE001 - the senders decide; their claims expire and are retried
+                for _, future in group:
+                    future.set_exception(exc)
+                continue
+            for message_id, future in group:
+                future.set_result(message_id in marked)
 
     async def _finish(self, message: OutboxMessage, **values: Any) -> bool:
         """Record an outcome only while the claim is still ours; False when another worker took it over."""

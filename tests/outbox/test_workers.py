@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.db.session import Database
 from app.outbox.models import OutboxMessage
-from app.outbox.worker import Worker
+from app.outbox.worker import Worker, start_in_process
 from tests.outbox.conftest import SmtpSink
 from tests.outbox.test_delivery import drain, enqueue, rows
 
@@ -117,3 +117,20 @@ def test_worker_cli_once_with_nothing_due(settings: Settings) -> None:
     assert done.returncode == 0, done.stderr
     assert "outbox worker done: sent 0" in done.stdout
     assert time.monotonic() - started < 20
+
+
+class TestInProcessWorker:
+    async def test_background_task_delivers_until_stopped(
+        self, db: Database, outbox_settings: Settings, smtp: SmtpSink
+    ) -> None:
+        background = start_in_process(db, outbox_settings.model_copy(update={"outbox_poll_seconds": 0.05}))
+        try:
+            ids = await enqueue(db, 4)  # queued while the worker already waits
+            for _ in range(200):
+                if len(smtp.messages) == 4:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            stats = await asyncio.wait_for(background.stop(), timeout=10)
+        assert stats.sent == 4 and background.task.done()
+        assert {r.status for r in await rows(db, ids)} == {"sent"}
