@@ -1,4 +1,4 @@
-"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up."""
+"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up, worker."""
 
 from __future__ import annotations
 
@@ -137,6 +137,26 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_serve(settings, args)
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Deliver the outbox: until SIGTERM/SIGINT, or with --once until nothing is due."""
+    import signal  # noqa: PLC0415
+
+    from app.outbox.worker import run_worker  # noqa: PLC0415
+
+    async def runner() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)  # finish the batch in hand, then stop
+        return await run_worker(settings, once=args.once, batch_size=args.batch, concurrency=args.concurrency,
+                                stop=stop, out=sys.stdout)
+
+    stats = asyncio.run(runner())
+    print(f"outbox worker done: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "
+          f"cancelled {stats.cancelled}", flush=True)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rekisteri", description="Rekisteri personal-data register service")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +183,11 @@ def _parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("openapi", help="regenerate openapi/openapi.json")
     spec.add_argument("--check", action="store_true", help="only check that the committed file is current")
     spec.set_defaults(func=cmd_openapi)
+    worker = commands.add_parser("worker", help="deliver queued email, SMS and webhook messages")
+    worker.add_argument("--once", action="store_true", help="exit when nothing is due instead of waiting")
+    worker.add_argument("--batch", type=int, default=0, help="messages claimed at a time (default: settings)")
+    worker.add_argument("--concurrency", type=int, default=0, help="messages sent at once (default: settings)")
+    worker.set_defaults(func=cmd_worker)
     up = commands.add_parser("up", help="migrate, bootstrap on first start, and serve")
     serve_options(up)
     up.add_argument("--email", default="controller@example.com", help="email of the first controller")

@@ -15,6 +15,7 @@ from app.core.errors import install_error_handlers, problem_openapi
 from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
+from app.outbox.worker import start_in_process
 
 DESCRIPTION = """\
 Rekisteri keeps a company's personal-data register (*henkilörekisteri*) the GDPR way:
@@ -34,7 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The embedded default needs no separate `rekisteri worker`: the outbox drains in-process.
+        background = start_in_process(app.state.db, settings) if settings.runs_worker_in_process else None
         yield
+        if background is not None:
+            await background.stop()
         await app.state.db.engine.dispose()
 
     app = FastAPI(

@@ -184,7 +184,8 @@ def _free_port() -> int:
 def live_server(database_url: str) -> Iterator[str]:
     """The real service: `rekisteri serve` with two uvicorn workers, over real HTTP."""
     port = _free_port()
-    env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET}
+    env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET,
+           "REKISTERI_WORKER_IN_PROCESS": "false"}  # tests drive the outbox themselves
     rekisteri = Path(sys.executable).with_name("rekisteri")
     proc = subprocess.Popen([str(rekisteri), "serve", "--port", str(port), "--workers", "2"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

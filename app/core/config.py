@@ -6,10 +6,10 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./rekisteri.db"
 MIN_SECRET_LENGTH = 32
@@ -53,6 +53,52 @@ class Settings(BaseSettings):
     page_limit_default: int = 50
     page_limit_max: int = 500
 
+    # Delivery (app/outbox). Backends default to "console" when nothing real is configured.
+    worker_in_process: bool | None = None  # None: on in development, off in production
+    outbox_batch_size: int = Field(default=100, ge=1, le=5000)
+    outbox_concurrency: int = Field(default=8, ge=1, le=256)
+    outbox_lease_seconds: int = Field(default=300, ge=5)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    email_backend: Literal["smtp", "console"] | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "rekisteri@localhost"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    sms_backend: Literal["http", "console"] | None = None
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).
+    callback_allowlist: Annotated[list[str], NoDecode] = []
+
+    @field_validator("callback_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        """Whether the app process drains the outbox itself (the embedded default)."""
+        return self.env == "development" if self.worker_in_process is None else self.worker_in_process
+
+    @property
+    def email_backend_name(self) -> str:
+        """`smtp` when a host is configured (or asked for), else `console`."""
+        return self.email_backend or ("smtp" if self.smtp_host else "console")
+
+    @property
+    def sms_backend_name(self) -> str:
+        """`http` when a gateway is configured (or asked for), else `console`."""
+        return self.sms_backend or ("http" if self.sms_gateway_url else "console")
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env != "production":
@@ -69,6 +115,10 @@ class Settings(BaseSettings):
                 raise ConfigError(f"REKISTERI_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
         elif not (self.jwt_private_key_file and self.jwt_public_key_file):
             raise ConfigError(f"{self.jwt_algorithm} needs REKISTERI_JWT_PRIVATE_KEY_FILE and REKISTERI_JWT_PUBLIC_KEY_FILE")
+        if self.email_backend_name == "smtp" and not self.smtp_host:
+            raise ConfigError("REKISTERI_EMAIL_BACKEND=smtp needs REKISTERI_SMTP_HOST")
+        if self.sms_backend_name == "http" and not (self.sms_gateway_url and self.sms_gateway_token):
+            raise ConfigError("REKISTERI_SMS_BACKEND=http needs REKISTERI_SMS_GATEWAY_URL and REKISTERI_SMS_GATEWAY_TOKEN")
         return self
 
     def signing_key(self) -> str:

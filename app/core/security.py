@@ -58,6 +58,16 @@ def new_client_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def sign_body(secret: str, body: bytes) -> str:
+    """The `X-Rekisteri-Signature` value of a request body: `sha256=<hex HMAC-SHA256 under the secret>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_body_signature(secret: str, body: bytes, signature: str | None) -> bool:
+    """Constant-time check of a `sha256=<hex>` signature (what receivers of our requests do)."""
+    return hmac.compare_digest(sign_body(secret, body), signature or "")
+
+
 def hash_secret(secret: str) -> str:
     """A digest of a high-entropy machine secret (a slow hash adds nothing at 256 bits)."""
     return hashlib.sha256(secret.encode()).hexdigest()

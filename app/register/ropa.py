@@ -24,6 +24,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "login_throttle": "login_attempts",  # keyed by the login name (an email address)
     "audit_entry": "audit_log",
     "audit_subject": "audit_log",
+    "outbox_message": "customer_relationship",  # notices and callbacks on their way: recipient and text
 }
 
 NON_PERSONAL_TABLES: frozenset[str] = frozenset({

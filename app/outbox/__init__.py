@@ -1,0 +1,1 @@
+"""Delivery: the outbox table, its worker, and the email, SMS and webhook transports."""
