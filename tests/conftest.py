@@ -221,3 +221,39 @@ async def accounts(app, controller: Account) -> dict[str, Account]:
         for role in CLIENT_ROLE_NAMES:
             made[role] = await create_client(http, controller, role)
     return made
+
+
+PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+# Register-profile tests rewrite the profile freely; modules whose data pins purposes (consents, waitlist,
+# requests) run after them, all on one combined test profile.
+_FIRST = ("tests/register/",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the register-profile tests first (a stable sort keeps every other order)."""
+    items.sort(key=lambda item: 0 if any(part in item.nodeid for part in _FIRST) else 1)
+
+
+def combined_profile() -> dict:
+    """The course company's profile plus the singing school's waitlist: every kind of purpose at once."""
+    import json  # noqa: PLC0415
+
+    profile = json.loads((PROFILES / "selfluencer.json").read_text())
+    school = json.loads((PROFILES / "uniikkiaani.json").read_text())
+    waitlist = next(p for p in school["purposes"] if p["code"] == "waitlist")
+    profile["purposes"].append(waitlist)
+    known = {c["code"] for c in profile["data_categories"]}
+    profile["data_categories"] += [c for c in school["data_categories"] if c["code"] not in known]
+    subjects = {s["code"] for s in profile["data_subjects"]}
+    profile["data_subjects"] += [s for s in school["data_subjects"] if s["code"] not in subjects]
+    return profile
+
+
+@pytest.fixture(scope="session")
+async def register_profile(app, controller: Account) -> dict:
+    """The combined test profile, written once as the version in force."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rekisteri.test") as http:
+        r = await http.put("/v1/register", headers=controller.headers, json=combined_profile())
+        assert r.status_code == 200, r.text
+    return combined_profile()

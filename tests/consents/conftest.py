@@ -1,0 +1,63 @@
+"""Helpers of the consent tests: registrants to record consents for."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+
+def person(**overrides: Any) -> dict[str, Any]:
+    """A valid adult person with email and phone."""
+    tag = uuid.uuid4().hex[:10]
+    body = {"kind": "person", "given_name": "Maija", "family_name": "Meikäläinen",
+            "email": f"maija.{tag}@example.com", "phone": "040 581 2799", "language": "fi"}
+    body.update(overrides)
+    return body
+
+
+def child(**overrides: Any) -> dict[str, Any]:
+    """A ten-year-old with a guardian."""
+    today = date.today()
+    return person(date_of_birth=date(today.year - 10, 1, 15).isoformat(), email=None,
+                  guardian={"name": "Hanna Huoltaja", "email": f"hanna.{uuid.uuid4().hex[:8]}@example.com",
+                            "phone": "+358401234567"}, **overrides)
+
+
+def grant(purpose: str = "newsletter", channel: str | None = "email", action: str = "grant", **extra: Any) -> dict:
+    """A ledger event body."""
+    body = {"action": action, "purpose": purpose, "source": "web_form",
+            "evidence": {"text": "Haluan uutiskirjeen.", "policy_version": "2026-11", "reference": "form-7"}}
+    if channel:
+        body["channel"] = channel
+    body.update(extra)
+    return body
+
+
+@pytest.fixture
+def new_registrant(client: httpx.AsyncClient, controller, register_profile):
+    """Create a registrant (as the controller unless an account is given) and return its id."""
+
+    async def make(body: dict[str, Any] | None = None, account=None) -> str:
+        r = await client.post("/v1/registrants", headers=(account or controller).headers, json=body or person())
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    return make
+
+
+@pytest.fixture
+def set_status(app):
+    """Put a registrant into a status no endpoint of this issue sets (restriction, erasure)."""
+
+    async def change(registrant_id: str, status: str) -> None:
+        async with app.state.db.engine.begin() as conn:
+            await conn.execute(text("UPDATE registrant SET status = :s WHERE id = :i"),
+                               {"s": status, "i": uuid.UUID(registrant_id).hex if "sqlite" in str(conn.engine.url)
+                                else registrant_id})
+
+    return change
