@@ -6,9 +6,13 @@ from fastapi import APIRouter
 
 from app.audit.router import router as audit_router
 from app.auth.router import auth_router, clients_router, users_router
+from app.registrants.router import router as registrants_router
+from app.registrants.router import stats_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
 router.include_router(users_router)
 router.include_router(clients_router)
 router.include_router(audit_router)
+router.include_router(registrants_router)
+router.include_router(stats_router)
