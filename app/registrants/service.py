@@ -240,9 +240,10 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
 async def update_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
                             data: RegistrantUpdate, if_match: str | None) -> RegistrantRead:
     """Change the fields sent; with If-Match only if the version still matches (412 otherwise)."""
-    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
-    return await _apply(session, actor=actor, row=row, changes=data.model_dump(exclude_unset=True),
-                        expected=parse_if_match(if_match))
+    expected = parse_if_match(if_match)
+    # Without If-Match the caller means "whatever is there now": lock the row so a racer cannot make it stale.
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id, for_update=expected is None)
+    return await _apply(session, actor=actor, row=row, changes=data.model_dump(exclude_unset=True), expected=expected)
 
 
 async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str, external_id: str,
@@ -265,11 +266,12 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
             owner = await repo.ref_owner(session, system=system, external_id=external_id)
             if owner is None:
                 raise
-    row = await visible_registrant(session, actor=actor, registrant_id=owner)
+    expected = parse_if_match(if_match)
+    row = await visible_registrant(session, actor=actor, registrant_id=owner, for_update=expected is None)
     if row["kind"] != data.kind:
         raise Invalid("the kind of a registrant cannot change", loc=["body", "kind"])
     changes = data.model_dump(include={*EDITABLE_FIELDS, "customer_types"})
-    return await _apply(session, actor=actor, row=row, changes=changes, expected=parse_if_match(if_match)), False
+    return await _apply(session, actor=actor, row=row, changes=changes, expected=expected), False
 
 
 async def history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
