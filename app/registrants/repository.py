@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,9 +102,8 @@ async def get(session: AsyncSession, *, registrant_id: uuid.UUID, visibility: Vi
     return (await session.execute(stmt)).mappings().one_or_none()
 
 
-async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: Visibility,
-               params: PageParams) -> list[RowMapping]:
-    """A page of registrants in creation order (one more than the limit, to see if more exist)."""
+def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params: PageParams) -> Select[Any]:
+    """The SELECT of a page of registrants in creation order (one row more than the limit)."""
     stmt = select(R).where(*_conditions(filters)).order_by(R.c.created_at, R.c.id).limit(params.limit + 1)
     clause = visibility.clause()
     if clause is not None:
@@ -112,6 +111,13 @@ async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: 
     if params.after:
         at, last = datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1])
         stmt = stmt.where(or_(R.c.created_at > at, and_(R.c.created_at == at, R.c.id > last)))
+    return stmt
+
+
+async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: Visibility,
+               params: PageParams) -> list[RowMapping]:
+    """A page of registrants in creation order (one more than the limit, to see if more exist)."""
+    stmt = find_statement(filters=filters, visibility=visibility, params=params)
     return list((await session.execute(stmt)).mappings())
 
 
