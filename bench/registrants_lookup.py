@@ -113,7 +113,7 @@ async def explain(conn: asyncpg.Connection) -> None:
     params = PageParams(limit=50)
     for label, filters in (("email", repo.RegistrantFilter(email="person4242@example.com")),
                            ("external reference", repo.RegistrantFilter(ref=("booking", "b4242")))):
-        stmt = repo.find_statement(filters=filters, visibility=repo.Visibility(), params=params)
+        stmt = repo.find_statement(filters=filters, visibility=repo.Visibility(), params=params, dialect="postgresql")
         sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
         plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql)
         print(f"\n-- lookup by {label}\n" + "\n".join(r[0] for r in plan))

@@ -6,17 +6,16 @@ Reads use Core statements and narrow selects: the lookups are the hot path (see 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import JSON, ColumnElement, Select, and_, delete, exists, func, insert, or_, select, type_coerce, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.pagination import PageParams
-from app.db.repository import insert_ignoring_conflicts
+from app.db.repository import dialect_name, insert_ignoring_conflicts
 from app.registrants.models import (
     Registrant,
     RegistrantCustomerType,
@@ -64,6 +63,23 @@ class RegistrantFilter:
     updated_to: datetime | None = None
 
 
+def _extras(dialect: str) -> tuple[Any, Any]:
+    """Correlated subqueries that bring a registrant's references and customer types along as JSON arrays."""
+    if dialect == "postgresql":
+        agg, obj = func.json_agg, func.json_build_object
+    else:
+        agg, obj = func.json_group_array, func.json_object
+    refs = (select(agg(obj("system", REF.c.system, "id", REF.c.external_id)))
+            .where(REF.c.registrant_id == R.c.id).scalar_subquery())
+    types = select(agg(CT.c.customer_type)).where(CT.c.registrant_id == R.c.id).scalar_subquery()
+    return type_coerce(refs, JSON).label("refs_json"), type_coerce(types, JSON).label("types_json")
+
+
+def _registrants(dialect: str) -> Select[Any]:
+    """SELECT of registrant rows with their references and types, in one statement (one round trip)."""
+    return select(R, *_extras(dialect))
+
+
 def _conditions(filters: RegistrantFilter) -> list[ColumnElement[bool]]:
     f, conds = filters, [R.c.status.in_(filters.statuses)]
     if f.email is not None:
@@ -93,18 +109,19 @@ def _conditions(filters: RegistrantFilter) -> list[ColumnElement[bool]]:
 async def get(session: AsyncSession, *, registrant_id: uuid.UUID, visibility: Visibility,
               for_update: bool = False) -> RowMapping | None:
     """The registrant row if the caller may see it."""
-    stmt = select(R).where(R.c.id == registrant_id)
+    stmt = _registrants(dialect_name(session)).where(R.c.id == registrant_id)
     clause = visibility.clause()
     if clause is not None:
         stmt = stmt.where(clause)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=R)
     return (await session.execute(stmt)).mappings().one_or_none()
 
 
-def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params: PageParams) -> Select[Any]:
+def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params: PageParams,
+                   dialect: str) -> Select[Any]:
     """The SELECT of a page of registrants in creation order (one row more than the limit)."""
-    stmt = select(R).where(*_conditions(filters)).order_by(R.c.created_at, R.c.id).limit(params.limit + 1)
+    stmt = _registrants(dialect).where(*_conditions(filters)).order_by(R.c.created_at, R.c.id).limit(params.limit + 1)
     clause = visibility.clause()
     if clause is not None:
         stmt = stmt.where(clause)
@@ -117,26 +134,8 @@ def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params:
 async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: Visibility,
                params: PageParams) -> list[RowMapping]:
     """A page of registrants in creation order (one more than the limit, to see if more exist)."""
-    stmt = find_statement(filters=filters, visibility=visibility, params=params)
+    stmt = find_statement(filters=filters, visibility=visibility, params=params, dialect=dialect_name(session))
     return list((await session.execute(stmt)).mappings())
-
-
-async def refs_and_types(session: AsyncSession, *, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, list[Any]]]:
-    """External references and customer types of some registrants, in one round trip."""
-    if not ids:
-        return {}
-    stmt = union_all(
-        select(REF.c.registrant_id, literal("ref").label("what"), REF.c.system.label("a"),
-               REF.c.external_id.label("b")).where(REF.c.registrant_id.in_(ids)),
-        select(CT.c.registrant_id, literal("type"), CT.c.customer_type, literal(None)).where(CT.c.registrant_id.in_(ids)),
-    )
-    out: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(lambda: {"refs": [], "types": []})
-    for registrant_id, what, a, b in (await session.execute(stmt)).all():
-        if what == "ref":
-            out[registrant_id]["refs"].append({"system": a, "id": b})
-        else:
-            out[registrant_id]["types"].append(a)
-    return out
 
 
 async def insert_registrant(session: AsyncSession, *, values: dict[str, Any]) -> None:

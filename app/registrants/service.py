@@ -118,15 +118,10 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _read(row: RowMapping | dict[str, Any], extra: dict[str, list[Any]] | None) -> RegistrantRead:
-    extra = extra or {"refs": [], "types": []}
-    return RegistrantRead.model_validate({**row, "external_refs": extra["refs"],
-                                          "customer_types": sorted(extra["types"])})
-
-
-async def _load(session: AsyncSession, rows: list[RowMapping]) -> list[RegistrantRead]:
-    extras = await repo.refs_and_types(session, ids=[r["id"] for r in rows])
-    return [_read(row, extras.get(row["id"])) for row in rows]
+def _read(row: RowMapping | dict[str, Any]) -> RegistrantRead:
+    """A registrant row (with its `refs_json` and `types_json`) as the response body."""
+    return RegistrantRead.model_validate({**row, "external_refs": row["refs_json"] or [],
+                                          "customer_types": sorted(row["types_json"] or [])})
 
 
 def _audit(session: AsyncSession, actor: Principal, action: str, registrant_id: uuid.UUID, **details: Any) -> None:
@@ -149,7 +144,7 @@ async def get_registrant(session: AsyncSession, *, actor: Principal, registrant_
     """One registrant the caller may see; the read is audited."""
     row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     _audit(session, actor, "registrant.read", registrant_id)
-    return (await _load(session, [row]))[0]
+    return _read(row)
 
 
 async def list_registrants(session: AsyncSession, *, actor: Principal, filters: RegistrantFilter,
@@ -160,7 +155,7 @@ async def list_registrants(session: AsyncSession, *, actor: Principal, filters: 
                                                                               "msg": "not allowed"}])
     rows = await repo.find(session, filters=filters, visibility=visibility_for(actor), params=params)
     page = make_page(rows, params, key=lambda r: [r["created_at"].isoformat(), str(r["id"])], convert=lambda r: r)
-    items = await _load(session, page.items)
+    items = [_read(row) for row in page.items]
     audit.record(session, actor=actor, action="registrant.list", resource_type="registrant",
                  registrant_ids=[r.id for r in items], details={"count": len(items)})
     return Page(items=items, next_cursor=page.next_cursor)
@@ -186,9 +181,8 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
     if types:
         changes["customer_types"] = {"old": None, "new": types}
     await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
-    row = {"id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
-           "created_at": now, "updated_at": now}
-    return _read(row, {"refs": [r.model_dump() for r in refs], "types": types})
+    return _read({"id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
+                  "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types})
 
 
 async def create_registrant(session: AsyncSession, *, actor: Principal, data: RegistrantCreate) -> RegistrantRead:
@@ -208,8 +202,7 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
         raise PreconditionFailed("the registrant has changed since that version; read it again",
                                  headers={"ETag": etag(row["version"])})
     registrant_id = row["id"]
-    current_types = sorted((await repo.refs_and_types(session, ids=[registrant_id])).get(
-        registrant_id, {"types": []})["types"])
+    current_types = sorted(row["types_json"] or [])
     new_types = sorted(set(changes.pop("customer_types"))) if changes.get("customer_types") is not None else None
     changes.pop("customer_types", None)
     if "language" in changes and changes["language"] is None:
@@ -223,7 +216,7 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
         diff["customer_types"] = {"old": current_types, "new": new_types}
     if not diff:
         _audit(session, actor, "registrant.update", registrant_id, fields=[])
-        return (await _load(session, [row]))[0]
+        return _read(row)
     now = clock.utcnow()
     values = {k: changes[k] for k in diff if k != "customer_types"}
     if not await repo.update_versioned(session, registrant_id=registrant_id, expected_version=row["version"],
@@ -234,7 +227,8 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
     version = row["version"] + 1
     await _history(session, actor=actor, registrant_id=registrant_id, version=version, action="update", changes=diff)
     _audit(session, actor, "registrant.update", registrant_id, fields=sorted(diff))
-    return (await _load(session, [{**row, **values, "version": version, "updated_at": now}]))[0]
+    types = new_types if new_types is not None else current_types
+    return _read({**row, **values, "version": version, "updated_at": now, "types_json": types})
 
 
 async def update_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
