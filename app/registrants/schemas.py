@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
+from app.auth.schemas import Name, SystemName
 from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
@@ -18,8 +19,6 @@ Language = Literal["fi", "sv", "en"]
 Status = Literal["active", "restricted", "erased"]
 RecordType = Literal["order", "invoice", "lesson", "meeting", "enrolment", "survey_answer", "feedback", "contact",
                      "other"]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-SystemName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 CustomerType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 _BUSINESS_ID = re.compile(r"^(\d{7})-(\d)$")
