@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
@@ -23,7 +25,7 @@ def record(**overrides):
 async def _records(app, registrant_id: str) -> int:
     async with app.state.db.sessionmaker() as session:
         stmt = select(func.count()).select_from(RelationshipRecord).where(
-            RelationshipRecord.registrant_id == __import__("uuid").UUID(registrant_id))
+            RelationshipRecord.registrant_id == uuid.UUID(registrant_id))
         return (await session.execute(stmt)).scalar_one()
 
 
@@ -104,3 +106,17 @@ class TestListRecords:
         assert [i["occurred_at"][:10] for i in r.json()["items"]] == ["2026-10-01"]
         r = await client.get(url, headers=staff.headers, params={"from": "2026-10-02T00:00:00Z"})
         assert [i["type"] for i in r.json()["items"]] == ["feedback", "lesson"]
+
+
+class TestRecordIdempotencyKey:
+    async def test_keyed_retry_replays_without_a_second_row(self, client, make_user, create, app):
+        staff = await make_user("staff")
+        created = await create(staff)
+        headers = {**staff.headers, "Idempotency-Key": ext_id()}
+        body = record(external_id=None)
+        url = f"/v1/registrants/{created['id']}/records"
+        first = await client.post(url, headers=headers, json=body)
+        again = await client.post(url, headers=headers, json=body)
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json()
+        assert await _records(app, created["id"]) == 1

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.audit.models import AuditEntry
 from app.registrants.models import Registrant, RegistrantHistory
@@ -324,3 +324,39 @@ class TestStats:
         body = r.json()
         assert body["total"] >= 1 and body["by_kind"]["person"] >= 1 and body["by_customer_type"]["web_shop"] >= 1
         assert "items" not in body
+
+
+class TestRestrictedAndErased:
+    async def _restricted(self, app, registrant_id: str) -> None:
+        # Only later issues change the status; here the database stands in for them.
+        async with app.state.db.sessionmaker() as session:
+            await session.execute(update(Registrant).where(Registrant.id == uuid.UUID(registrant_id))
+                                  .values(status="restricted"))
+            await session.commit()
+
+    async def test_hidden_from_lists_and_integrations(self, client, make_user, make_client, create, app):
+        booking = await make_client("integration", "booking")
+        staff = await make_user("staff")
+        email = f"restricted-{ext_id()}@example.com"
+        created = await create(booking, person(email=email))
+        await self._restricted(app, created["id"])
+        r = await client.get("/v1/registrants", headers=staff.headers, params={"email": email})
+        assert r.json()["items"] == []
+        r = await client.get("/v1/registrants", headers=staff.headers, params={"email": email, "status": "restricted"})
+        assert [i["status"] for i in r.json()["items"]] == ["restricted"]
+        url = f"/v1/registrants/{created['id']}"
+        assert (await client.get(url, headers=booking.headers)).status_code == 404
+        assert (await client.get(url, headers=staff.headers)).status_code == 200
+        r = await client.patch(url, headers=staff.headers, json={"given_name": "X"})
+        assert r.status_code == 409, r.text
+        r = await client.post(url + "/records", headers=staff.headers,
+                              json={"type": "order", "occurred_at": "2026-01-01T00:00:00Z"})
+        assert r.status_code == 409, r.text
+
+    async def test_integration_cannot_guess_by_reference(self, client, make_client, create):
+        webshop = await make_client("integration", "webshop")
+        booking = await make_client("integration", "booking")
+        ref = ext_id()
+        await create(webshop, person(external_refs=[{"system": "webshop", "id": ref}]))
+        r = await client.get("/v1/registrants", headers=booking.headers, params={"ref": f"webshop:{ref}"})
+        assert r.status_code == 200 and r.json()["items"] == []
