@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -193,6 +193,17 @@ async def create_registrant(session: AsyncSession, *, actor: Principal, data: Re
     return created
 
 
+def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """Column changes (nulls where a column cannot be null refused or emptied) and the new customer types."""
+    changes = dict(changes)
+    types = changes.pop("customer_types", None)
+    if "language" in changes and changes["language"] is None:
+        raise Invalid("language cannot be cleared", loc=["body", "language"])
+    if "contact_persons" in changes and changes["contact_persons"] is None:
+        changes["contact_persons"] = []
+    return changes, sorted(set(types)) if types is not None else None
+
+
 async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
                  expected: int | None) -> RegistrantRead:
     """Change fields under the version check, writing history; 412 if someone else changed it first."""
@@ -202,15 +213,9 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
         raise PreconditionFailed("the registrant has changed since that version; read it again",
                                  headers={"ETag": etag(row["version"])})
     registrant_id = row["id"]
+    changes, new_types = _split_changes(changes)
+    await _check_rules(session, kind=row["kind"], state={**{k: row[k] for k in EDITABLE_FIELDS}, **changes})
     current_types = sorted(row["types_json"] or [])
-    new_types = sorted(set(changes.pop("customer_types"))) if changes.get("customer_types") is not None else None
-    changes.pop("customer_types", None)
-    if "language" in changes and changes["language"] is None:
-        raise Invalid("language cannot be cleared", loc=["body", "language"])
-    if "contact_persons" in changes and changes["contact_persons"] is None:
-        changes["contact_persons"] = []
-    state = {**{k: row[k] for k in EDITABLE_FIELDS}, **changes}
-    await _check_rules(session, kind=row["kind"], state=state)
     diff = {k: {"old": _jsonable(row[k]), "new": _jsonable(v)} for k, v in changes.items() if row[k] != v}
     if new_types is not None and new_types != current_types:
         diff["customer_types"] = {"old": current_types, "new": new_types}
@@ -320,7 +325,8 @@ async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: 
 
 
 async def list_records(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
-                       types: tuple[str, ...] | None, since: Any, until: Any, params: PageParams) -> Page[RecordRead]:
+                       types: tuple[str, ...] | None, since: datetime | None, until: datetime | None,
+                       params: PageParams) -> Page[RecordRead]:
     """A page of a registrant's records, newest first; the read is audited."""
     await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     rows = await repo.records(session, registrant_id=registrant_id, types=types, since=since, until=until,
