@@ -105,3 +105,10 @@ class TestConcurrentWrites:
         assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
         assert [r.status_code for r in responses].count(201) == 1
         assert len({r.json()["id"] for r in responses}) == 1
+
+
+class TestAuditChainAfterConcurrency:
+    async def test_chain_verifies(self, client, controller, live_server):
+        # Runs after the concurrent tests above: every entry they wrote must still chain.
+        r = await client.get("/v1/audit/verify", headers=controller.headers)
+        assert r.status_code == 200 and r.json()["ok"] is True, r.text
