@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from app.core.errors import Invalid, problem_responses
 from app.core.phone import normalise_phone
@@ -46,9 +46,20 @@ def _registrant_reply(registrant: RegistrantRead, status: int = 200) -> Reply:
     return Reply(registrant, status, {"ETag": service.etag(registrant.version)})
 
 
-def _filters(email: str | None, phone: str | None, ref: str | None, name: str | None, kind: str | None,
-             status: list[str] | None, customer_type: str | None, created_from: datetime | None,
-             created_to: datetime | None, updated_from: datetime | None, updated_to: datetime | None) -> RegistrantFilter:
+def registrant_filter(
+    email: Annotated[str | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
+    phone: Annotated[str | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
+    ref: Annotated[str | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200,
+                                      description="Prefix of a given, family or organisation name")] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    status: Annotated[list[Status] | None, Query(description="Default: active only")] = None,
+    customer_type: Annotated[str | None, Query(max_length=40)] = None,
+    created_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
+    created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
+    updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+) -> RegistrantFilter:
     """The list filters, with the phone normalised and the reference split."""
     if phone is not None:
         try:
@@ -62,6 +73,9 @@ def _filters(email: str | None, phone: str | None, ref: str | None, name: str | 
                             statuses=tuple(sorted(set(status or ["active"]))), customer_type=customer_type,
                             created_from=created_from, created_to=created_to, updated_from=updated_from,
                             updated_to=updated_to)
+
+
+FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]
 
 
 @router.post("", status_code=201, response_model=RegistrantRead, responses={
@@ -78,25 +92,9 @@ async def _created(pending: Awaitable[RegistrantRead]) -> Reply:
 
 
 @router.get("", status_code=200, response_model=Page[RegistrantRead], responses=problem_responses(422))
-async def list_registrants(
-    actor: RegistrantsReader,
-    session: SessionDep,
-    page: PageDep,
-    email: Annotated[str | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
-    phone: Annotated[str | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
-    ref: Annotated[str | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200, description="Prefix of a given, family or organisation name")] = None,
-    kind: Annotated[Kind | None, Query()] = None,
-    status: Annotated[list[Status] | None, Query(description="Default: active only")] = None,
-    customer_type: Annotated[str | None, Query(max_length=40)] = None,
-    created_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
-    updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
-) -> Page[RegistrantRead]:
+async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: PageDep,
+                           filters: FilterDep) -> Page[RegistrantRead]:
     """List the registrants the caller may see, in creation order; the read is audited."""
-    filters = _filters(email, phone, ref, name, kind, status, customer_type, created_from, created_to,
-                       updated_from, updated_to)
     return await service.list_registrants(session, actor=actor, filters=filters, params=page)
 
 
