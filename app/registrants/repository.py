@@ -6,6 +6,7 @@ Reads use Core statements and narrow selects: the lookups are the hot path (see 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import JSON, ColumnElement, Select, and_, delete, exists, func, 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.errors import Invalid
 from app.db.pagination import PageParams
 from app.db.repository import dialect_name, insert_ignoring_conflicts
 from app.registrants.models import (
@@ -61,6 +63,15 @@ class RegistrantFilter:
     created_to: datetime | None = None
     updated_from: datetime | None = None
     updated_to: datetime | None = None
+
+
+def _after(params: PageParams, parse: Callable[[Any], Any]) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) of a cursor; 422 when the cursor was made for another list."""
+    try:
+        first, last = params.after or ()
+        return parse(first), uuid.UUID(str(last))
+    except (TypeError, ValueError) as exc:
+        raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
 
 
 def _extras(dialect: str) -> tuple[Any, Any]:
@@ -126,7 +137,7 @@ def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params:
     if clause is not None:
         stmt = stmt.where(clause)
     if params.after:
-        at, last = datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1])
+        at, last = _after(params, datetime.fromisoformat)
         stmt = stmt.where(or_(R.c.created_at > at, and_(R.c.created_at == at, R.c.id > last)))
     return stmt
 
@@ -183,7 +194,7 @@ async def history(session: AsyncSession, *, registrant_id: uuid.UUID, params: Pa
     stmt = (select(HIST).where(HIST.c.registrant_id == registrant_id)
             .order_by(HIST.c.version, HIST.c.id).limit(params.limit + 1))
     if params.after:
-        version, last = int(params.after[0]), uuid.UUID(params.after[1])
+        version, last = _after(params, int)
         stmt = stmt.where(or_(HIST.c.version > version, and_(HIST.c.version == version, HIST.c.id > last)))
     return list((await session.execute(stmt)).mappings())
 
@@ -218,7 +229,7 @@ async def records(session: AsyncSession, *, registrant_id: uuid.UUID, types: tup
     if until is not None:
         stmt = stmt.where(REC.c.occurred_at < until)
     if params.after:
-        at, last = datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1])
+        at, last = _after(params, datetime.fromisoformat)
         stmt = stmt.where(or_(REC.c.occurred_at < at, and_(REC.c.occurred_at == at, REC.c.id < last)))
     return list((await session.execute(stmt)).mappings())
 

@@ -197,7 +197,8 @@ class TestListRegistrants:
     async def test_bad_filters(self, client, make_user):
         staff = await make_user("staff")
         for params, loc in (({"phone": "abc"}, ["query", "phone"]), ({"ref": "nocolon"}, ["query", "ref"]),
-                            ({"cursor": "!!"}, ["query", "cursor"]), ({"kind": "robot"}, ["query", "kind"])):
+                            ({"cursor": "!!"}, ["query", "cursor"]), ({"cursor": "WyJ4Il0"}, ["query", "cursor"]),
+                            ({"cursor": "WzEsMiwzXQ"}, ["query", "cursor"]), ({"kind": "robot"}, ["query", "kind"])):
             r = await client.get("/v1/registrants", headers=staff.headers, params=params)
             assert r.status_code == 422, r.text
             assert r.json()["errors"][0]["loc"][:2] == loc
