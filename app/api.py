@@ -6,7 +6,10 @@ from fastapi import APIRouter
 
 from app.audit.router import router as audit_router
 from app.auth.router import auth_router, clients_router, users_router
+from app.consents.router import router as consents_router
 from app.register.router import router as register_router
+from app.registrants.router import router as registrants_router
+from app.registrants.router import stats_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
@@ -14,3 +17,6 @@ router.include_router(users_router)
 router.include_router(clients_router)
 router.include_router(audit_router)
 router.include_router(register_router)
+router.include_router(registrants_router)
+router.include_router(consents_router)
+router.include_router(stats_router)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -76,18 +76,82 @@ def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    seq, prev = head.last_seq, head.last_hash
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and len(pending) == 1:
+        _write_one_postgres(session, pending[0])
+        return
+    head_table, entry_table, subject_table = AuditHead.__table__, AuditEntry.__table__, AuditSubject.__table__
+    seq, prev = session.execute(select(head_table.c.last_seq, head_table.c.last_hash)
+                                .where(head_table.c.id == 1).with_for_update()).one()
     subjects = []
     for entry in pending:
         seq += 1
         entry["seq"], entry["prev_hash"] = seq, prev
         entry["hash"] = prev = entry_hash(entry)
         subjects += [{"entry_seq": seq, "registrant_id": uuid.UUID(r)} for r in entry["registrant_ids"]]
-    session.execute(insert(AuditEntry), pending)
+    move_head = update(head_table).where(head_table.c.id == 1).values(last_seq=seq, last_hash=prev)
+    if postgres:
+        # One round trip while the head row is locked: the inserts ride along as CTEs of the head update
+        # (the foreign key of audit_subject is checked at the end of the statement).
+        move_head = move_head.add_cte(insert(entry_table).values(pending).cte("new_entries"))
+        if subjects:
+            move_head = move_head.add_cte(insert(subject_table).values(subjects).cte("new_subjects"))
+        session.execute(move_head)
+        return
+    session.execute(insert(entry_table), pending)
     if subjects:
-        session.execute(insert(AuditSubject), subjects)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev))
+        session.execute(insert(subject_table), subjects)
+    session.execute(move_head)
+
+
+# The usual case, one entry per request, in one statement: lock the head, chain, insert, move the head.
+# PostgreSQL computes the hash over the canonical JSON that `_canonical_parts` splits around the two
+# values only it knows (previous hash and sequence number), so `entry_hash` and `verify` hold unchanged.
+_ONE_ENTRY = text("""
+WITH head AS (
+    SELECT last_seq + 1 AS seq, last_hash AS prev_hash FROM audit_head WHERE id = 1 FOR UPDATE
+), chained AS (
+    SELECT seq, prev_hash, encode(sha256(convert_to(
+        CAST(:before_prev AS text) || prev_hash || CAST(:before_seq AS text) || seq::text || CAST(:after_seq AS text),
+        'UTF8')), 'hex') AS hash
+    FROM head
+), new_entry AS (
+    INSERT INTO audit_entry (seq, id, at, actor_type, actor_id, actor_name, role, action, resource_type, resource_id,
+                             registrant_ids, request_id, client_addr, outcome, details, prev_hash, hash)
+    SELECT seq, CAST(:id AS uuid), CAST(:at AS timestamptz), :actor_type, :actor_id, :actor_name, :role, :action,
+           :resource_type, :resource_id, CAST(:registrant_ids AS json), :request_id, :client_addr, :outcome,
+           CAST(:details AS json), prev_hash, hash
+    FROM chained
+    RETURNING seq, hash
+), new_subjects AS (
+    INSERT INTO audit_subject (entry_seq, registrant_id)
+    SELECT new_entry.seq, subject FROM new_entry, unnest(CAST(:subjects AS uuid[])) AS subject
+)
+UPDATE audit_head SET last_seq = new_entry.seq, last_hash = new_entry.hash FROM new_entry WHERE audit_head.id = 1
+""")
+
+
+def _canonical_parts(entry: dict[str, Any]) -> tuple[str, str, str]:
+    """The canonical JSON of `entry_hash` split around the previous hash and the sequence number."""
+    marker = uuid.uuid4().hex
+    prev_marker, seq_marker = f"@prev-{marker}@", f"@seq-{marker}@"
+    canonical = json.dumps({**{name: entry.get(name) for name in _CHAINED_FIELDS}, "id": str(entry["id"]),
+                            "at": entry["at"].isoformat(), "prev_hash": prev_marker, "seq": seq_marker},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    before_prev, rest = canonical.split(json.dumps(prev_marker))
+    between, after_seq = rest.split(json.dumps(seq_marker))
+    return before_prev + '"', '"' + between, after_seq
+
+
+def _write_one_postgres(session: Session, entry: dict[str, Any]) -> None:
+    before_prev, before_seq, after_seq = _canonical_parts(entry)
+    session.execute(_ONE_ENTRY, {
+        **{name: entry[name] for name in ("id", "at", "actor_type", "actor_id", "actor_name", "role", "action",
+                                          "resource_type", "resource_id", "request_id", "client_addr", "outcome")},
+        "registrant_ids": json.dumps(entry["registrant_ids"]), "details": json.dumps(entry["details"]),
+        "subjects": [uuid.UUID(r) for r in entry["registrant_ids"]],
+        "before_prev": before_prev, "before_seq": before_seq, "after_seq": after_seq,
+    })
 
 
 @event.listens_for(Session, "after_soft_rollback")

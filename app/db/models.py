@@ -2,11 +2,21 @@
 
 from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
+from app.consents.models import ConsentEvent, ConsentState
 from app.db.base import Base
+from app.idempotency.models import IdempotencyKey
 from app.outbox.models import OutboxMessage
 from app.register.models import RegisterVersion
+from app.registrants.models import (
+    Registrant,
+    RegistrantCustomerType,
+    RegistrantHistory,
+    RegistrantRef,
+    RelationshipRecord,
+)
 
 __all__ = [
-    "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "LoginThrottle",
-    "OutboxMessage", "RegisterVersion", "UserAccount",
+    "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "ConsentEvent", "ConsentState",
+    "IdempotencyKey", "LoginThrottle", "OutboxMessage", "RegisterVersion", "Registrant", "RegistrantCustomerType",
+    "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "UserAccount",
 ]

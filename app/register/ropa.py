@@ -25,6 +25,14 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "audit_entry": "audit_log",
     "audit_subject": "audit_log",
     "outbox_message": "customer_relationship",  # notices and callbacks on their way: recipient and text
+    "registrant": "contact_details",
+    "registrant_ref": "contact_details",  # an external system's id of the person
+    "registrant_customer_type": "customer_relationship",
+    "registrant_history": "contact_details",  # old and new values of each change
+    "relationship_record": "customer_relationship",  # orders, lessons, answers...; invoices: accounting_vouchers
+    "idempotency_key": "contact_details",  # the stored first response of a retried POST
+    "consent_event": "consents",
+    "consent_state": "consents",
 }
 
 NON_PERSONAL_TABLES: frozenset[str] = frozenset({

@@ -1,0 +1,100 @@
+"""Registrants, their external references, customer types, change history and relationship records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, IdMixin, TimestampMixin
+
+
+class Registrant(IdMixin, TimestampMixin, Base):
+    """A data subject: a person or an organisation (with its contact persons)."""
+
+    __tablename__ = "registrant"
+    __table_args__ = (
+        Index("ix_registrant_email", "email"),
+        Index("ix_registrant_phone", "phone"),
+        Index("ix_registrant_created_at_id", "created_at", "id"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16))
+    given_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(300))
+    business_id: Mapped[str | None] = mapped_column(String(16))
+    date_of_birth: Mapped[date | None]
+    guardian: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    contact_persons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Stored lower-cased, so lookups compare case-insensitively through a plain index.
+    email: Mapped[str | None] = mapped_column(String(254))
+    # E.164.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    language: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # The principal subject (`client:<id>` / `user:<id>`) that created it; integrations see their own.
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+class RegistrantRef(IdMixin, Base):
+    """An external system's identifier for a registrant; one registrant per (system, id)."""
+
+    __tablename__ = "registrant_ref"
+    __table_args__ = (UniqueConstraint("system", "external_id"),)
+
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"), index=True)
+    system: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class RegistrantCustomerType(Base):
+    """A customer type a registrant has (season, course, one-off lesson, web shop...)."""
+
+    __tablename__ = "registrant_customer_type"
+
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"), primary_key=True)
+    customer_type: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class RegistrantHistory(IdMixin, Base):
+    """One change of a registrant: who, when, which fields, old and new values."""
+
+    __tablename__ = "registrant_history"
+    __table_args__ = (Index("ix_registrant_history_registrant_id_version", "registrant_id", "version"),)
+
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(16))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RelationshipRecord(IdMixin, Base):
+    """Customer-relationship data: an order, invoice, lesson, meeting, enrolment, answer or contact."""
+
+    __tablename__ = "relationship_record"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_relationship_record_registrant_id_occurred_at", "registrant_id", "occurred_at"),
+    )
+
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"))
+    type: Mapped[str] = mapped_column(String(20))
+    occurred_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data_category: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]

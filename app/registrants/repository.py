@@ -1,0 +1,250 @@
+"""Statements on registrants, references, customer types, history and records; they never commit.
+
+Reads use Core statements and narrow selects: the lookups are the hot path (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import lru_cache
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ColumnElement, Select, and_, delete, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Invalid
+from app.db.pagination import PageParams
+from app.db.repository import dialect_name, insert_ignoring_conflicts
+from app.registrants.models import (
+    Registrant,
+    RegistrantCustomerType,
+    RegistrantHistory,
+    RegistrantRef,
+    RelationshipRecord,
+)
+
+R = Registrant.__table__
+REF = RegistrantRef.__table__
+CT = RegistrantCustomerType.__table__
+HIST = RegistrantHistory.__table__
+REC = RelationshipRecord.__table__
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Whom a caller may see: everyone, or what its system references or it created."""
+
+    system: str | None = None
+    creator: str | None = None
+
+    def clause(self) -> ColumnElement[bool] | None:
+        """The WHERE condition on `registrant`, or None when everything is visible."""
+        if self.system is None:
+            return None
+        own_ref = exists().where(REF.c.registrant_id == R.c.id, REF.c.system == self.system)
+        return or_(R.c.created_by == self.creator, own_ref)
+
+
+@dataclass(frozen=True)
+class RegistrantFilter:
+    """What to look for among registrants."""
+
+    email: str | None = None
+    phone: str | None = None
+    ref: tuple[str, str] | None = None
+    name: str | None = None
+    kind: str | None = None
+    statuses: tuple[str, ...] = ("active",)
+    customer_type: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+
+
+def _after(params: PageParams, parse: Callable[[Any], Any]) -> tuple[Any, uuid.UUID]:
+    """The (sort value, id) of a cursor; 422 when the cursor was made for another list."""
+    try:
+        first, last = params.after or ()
+        return parse(first), uuid.UUID(str(last))
+    except (TypeError, ValueError) as exc:
+        raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
+
+
+def _extras(dialect: str) -> tuple[Any, Any]:
+    """Correlated subqueries that bring a registrant's references and customer types along as JSON arrays."""
+    if dialect == "postgresql":
+        agg, obj = func.json_agg, func.json_build_object
+    else:
+        agg, obj = func.json_group_array, func.json_object
+    refs = (select(agg(obj("system", REF.c.system, "id", REF.c.external_id)))
+            .where(REF.c.registrant_id == R.c.id).scalar_subquery())
+    types = select(agg(CT.c.customer_type)).where(CT.c.registrant_id == R.c.id).scalar_subquery()
+    return type_coerce(refs, JSON).label("refs_json"), type_coerce(types, JSON).label("types_json")
+
+
+@lru_cache
+def _registrants(dialect: str) -> Select[Any]:
+    """SELECT of registrant rows with their references and types, in one statement (one round trip).
+
+    Built once per dialect: statements are immutable, and building the subqueries per request showed in profiles.
+    """
+    return select(R, *_extras(dialect))
+
+
+def _conditions(filters: RegistrantFilter) -> list[ColumnElement[bool]]:
+    f, conds = filters, [R.c.status.in_(filters.statuses)]
+    if f.email is not None:
+        conds.append(R.c.email == f.email.lower())
+    if f.phone is not None:
+        conds.append(R.c.phone == f.phone)
+    if f.ref is not None:
+        conds.append(R.c.id.in_(select(REF.c.registrant_id).where(REF.c.system == f.ref[0],
+                                                                  REF.c.external_id == f.ref[1])))
+    if f.name is not None:
+        prefix = f.name.lower()
+        conds.append(or_(*(func.lower(col).startswith(prefix, autoescape=True)
+                           for col in (R.c.family_name, R.c.given_name, R.c.name))))
+    if f.kind is not None:
+        conds.append(R.c.kind == f.kind)
+    if f.customer_type is not None:
+        conds.append(exists().where(CT.c.registrant_id == R.c.id, CT.c.customer_type == f.customer_type))
+    for column, low, high in ((R.c.created_at, f.created_from, f.created_to),
+                              (R.c.updated_at, f.updated_from, f.updated_to)):
+        if low is not None:
+            conds.append(column >= low)
+        if high is not None:
+            conds.append(column < high)
+    return conds
+
+
+async def get(session: AsyncSession, *, registrant_id: uuid.UUID, visibility: Visibility,
+              for_update: bool = False) -> RowMapping | None:
+    """The registrant row if the caller may see it."""
+    stmt = _registrants(dialect_name(session)).where(R.c.id == registrant_id)
+    clause = visibility.clause()
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if for_update:
+        stmt = stmt.with_for_update(of=R)
+    return (await session.execute(stmt)).mappings().one_or_none()
+
+
+def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params: PageParams,
+                   dialect: str) -> Select[Any]:
+    """The SELECT of a page of registrants in creation order (one row more than the limit)."""
+    stmt = _registrants(dialect).where(*_conditions(filters)).order_by(R.c.created_at, R.c.id).limit(params.limit + 1)
+    clause = visibility.clause()
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if params.after:
+        at, last = _after(params, datetime.fromisoformat)
+        stmt = stmt.where(or_(R.c.created_at > at, and_(R.c.created_at == at, R.c.id > last)))
+    return stmt
+
+
+async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: Visibility,
+               params: PageParams) -> list[RowMapping]:
+    """A page of registrants in creation order (one more than the limit, to see if more exist)."""
+    stmt = find_statement(filters=filters, visibility=visibility, params=params, dialect=dialect_name(session))
+    return list((await session.execute(stmt)).mappings())
+
+
+async def insert_registrant(session: AsyncSession, *, values: dict[str, Any]) -> None:
+    """Insert a registrant row."""
+    await session.execute(insert(R).values(**values))
+
+
+async def update_versioned(session: AsyncSession, *, registrant_id: uuid.UUID, expected_version: int,
+                           values: dict[str, Any]) -> bool:
+    """Apply changes only if the version is still the expected one; the loser of a race gets False."""
+    stmt = (update(R).where(R.c.id == registrant_id, R.c.version == expected_version)
+            .values(**values, version=expected_version + 1))
+    return (await session.execute(stmt)).rowcount == 1
+
+
+async def claim_ref(session: AsyncSession, *, registrant_id: uuid.UUID, system: str, external_id: str,
+                    now: datetime) -> bool:
+    """Attach a reference unless (system, id) is taken; a racer waits for the owner to commit."""
+    stmt = insert_ignoring_conflicts(session, REF, index_elements=["system", "external_id"]).values(
+        id=uuid.uuid4(), registrant_id=registrant_id, system=system, external_id=external_id, created_at=now,
+    ).returning(REF.c.id)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def ref_owner(session: AsyncSession, *, system: str, external_id: str) -> uuid.UUID | None:
+    """The registrant carrying a reference."""
+    stmt = select(REF.c.registrant_id).where(REF.c.system == system, REF.c.external_id == external_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def set_customer_types(session: AsyncSession, *, registrant_id: uuid.UUID, types: list[str]) -> None:
+    """Replace a registrant's customer types."""
+    await session.execute(delete(CT).where(CT.c.registrant_id == registrant_id))
+    if types:
+        await session.execute(insert(CT), [{"registrant_id": registrant_id, "customer_type": t} for t in types])
+
+
+async def add_history(session: AsyncSession, *, values: dict[str, Any]) -> None:
+    """Insert a history entry."""
+    await session.execute(insert(HIST).values(id=uuid.uuid4(), **values))
+
+
+async def history(session: AsyncSession, *, registrant_id: uuid.UUID, params: PageParams) -> list[RowMapping]:
+    """A page of a registrant's changes, oldest first."""
+    stmt = (select(HIST).where(HIST.c.registrant_id == registrant_id)
+            .order_by(HIST.c.version, HIST.c.id).limit(params.limit + 1))
+    if params.after:
+        version, last = _after(params, int)
+        stmt = stmt.where(or_(HIST.c.version > version, and_(HIST.c.version == version, HIST.c.id > last)))
+    return list((await session.execute(stmt)).mappings())
+
+
+async def insert_record(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    """Insert a record unless its (source, external id) exists; False if it did."""
+    stmt = (insert_ignoring_conflicts(session, REC, index_elements=["source", "external_id"])
+            .values(**values).returning(REC.c.id))
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def record_by_id(session: AsyncSession, *, record_id: uuid.UUID) -> RowMapping | None:
+    """One record."""
+    return (await session.execute(select(REC).where(REC.c.id == record_id))).mappings().one_or_none()
+
+
+async def record_by_external_id(session: AsyncSession, *, source: str, external_id: str) -> RowMapping | None:
+    """The record a source created under an external id."""
+    stmt = select(REC).where(REC.c.source == source, REC.c.external_id == external_id)
+    return (await session.execute(stmt)).mappings().one_or_none()
+
+
+async def records(session: AsyncSession, *, registrant_id: uuid.UUID, types: tuple[str, ...] | None,
+                  since: datetime | None, until: datetime | None, params: PageParams) -> list[RowMapping]:
+    """A page of a registrant's records, newest first."""
+    stmt = (select(REC).where(REC.c.registrant_id == registrant_id)
+            .order_by(REC.c.occurred_at.desc(), REC.c.id.desc()).limit(params.limit + 1))
+    if types:
+        stmt = stmt.where(REC.c.type.in_(types))
+    if since is not None:
+        stmt = stmt.where(REC.c.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(REC.c.occurred_at < until)
+    if params.after:
+        at, last = _after(params, datetime.fromisoformat)
+        stmt = stmt.where(or_(REC.c.occurred_at < at, and_(REC.c.occurred_at == at, REC.c.id < last)))
+    return list((await session.execute(stmt)).mappings())
+
+
+async def counts(session: AsyncSession) -> dict[str, dict[str, int]]:
+    """Registrant counts by kind, by status and by customer type."""
+    out: dict[str, dict[str, int]] = {}
+    for name, column in (("kind", R.c.kind), ("status", R.c.status)):
+        rows = await session.execute(select(column, func.count()).group_by(column))
+        out[name] = {key: count for key, count in rows.all()}
+    rows = await session.execute(select(CT.c.customer_type, func.count()).group_by(CT.c.customer_type))
+    out["customer_type"] = {key: count for key, count in rows.all()}
+    return out

@@ -1,0 +1,175 @@
+"""Endpoints: /v1/registrants (registrants, history, records) and /v1/stats/registrants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+
+from app.core.errors import Invalid, problem_responses
+from app.core.phone import normalise_phone
+from app.db.pagination import Page, PageDep
+from app.db.session import SessionDep
+from app.idempotency.deps import IdempotencyDep
+from app.idempotency.service import Reply, render
+from app.registrants import service
+from app.registrants.auth import RegistrantsReader, RegistrantsWriter, StatsReader
+from app.registrants.repository import RegistrantFilter
+from app.registrants.schemas import (
+    HistoryRead,
+    Kind,
+    RecordCreate,
+    RecordRead,
+    RecordType,
+    RegistrantCreate,
+    RegistrantRead,
+    RegistrantStats,
+    RegistrantUpdate,
+    RegistrantUpsert,
+    Status,
+)
+
+router = APIRouter(prefix="/registrants", tags=["registrants"], responses=problem_responses(401, 403))
+stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_responses(401, 403))
+
+IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100,
+                                       description="The ETag the change is based on; 412 if it is stale")]
+RegistrantId = Annotated[uuid.UUID, Path(description="The registrant's id")]
+_ETAG_HEADER = {"ETag": {"description": "The registrant's version", "schema": {"type": "string"}}}
+
+
+def _registrant_reply(registrant: RegistrantRead, status: int = 200) -> Reply:
+    """A registrant reply carrying its ETag."""
+    return Reply(registrant, status, {"ETag": service.etag(registrant.version)})
+
+
+def registrant_filter(
+    email: Annotated[str | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
+    phone: Annotated[str | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
+    ref: Annotated[str | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
+    name: Annotated[str | None, Query(min_length=1, max_length=200,
+                                      description="Prefix of a given, family or organisation name")] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    status: Annotated[list[Status] | None, Query(description="Default: active only")] = None,
+    customer_type: Annotated[str | None, Query(max_length=40)] = None,
+    created_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
+    created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
+    updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+) -> RegistrantFilter:
+    """The list filters, with the phone normalised and the reference split."""
+    if phone is not None:
+        try:
+            phone = normalise_phone(phone)
+        except ValueError as exc:
+            raise Invalid(str(exc), loc=["query", "phone"]) from exc
+    system, sep, external_id = (ref or "").partition(":")
+    if ref is not None and not (sep and system and external_id):
+        raise Invalid("write the reference as system:id", loc=["query", "ref"])
+    return RegistrantFilter(email=email, phone=phone, ref=(system, external_id) if ref else None, name=name, kind=kind,
+                            statuses=tuple(sorted(set(status or ["active"]))), customer_type=customer_type,
+                            created_from=created_from, created_to=created_to, updated_from=updated_from,
+                            updated_to=updated_to)
+
+
+FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]
+
+
+@router.post("", status_code=201, response_model=RegistrantRead, responses={
+    **problem_responses(403, 409, 415, 422), 201: {"headers": _ETAG_HEADER}})
+async def create_registrant(body: RegistrantCreate, actor: RegistrantsWriter, session: SessionDep,
+                            idempotency: IdempotencyDep) -> Response:
+    """Create a registrant (a person or an organisation) with its external references."""
+    return await idempotency.run(lambda: _created(service.create_registrant(session, actor=actor, data=body)))
+
+
+async def _created(pending: Awaitable[RegistrantRead]) -> Reply:
+    """A created registrant as a 201 reply with its ETag."""
+    return _registrant_reply(await pending, 201)
+
+
+@router.get("", status_code=200, response_model=Page[RegistrantRead], responses=problem_responses(422))
+async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: PageDep,
+                           filters: FilterDep) -> Page[RegistrantRead]:
+    """List the registrants the caller may see, in creation order; the read is audited."""
+    return await service.list_registrants(session, actor=actor, filters=filters, params=page)
+
+
+@router.put("/by-ref/{system}/{external_id}", status_code=200, response_model=RegistrantRead, responses={
+    **problem_responses(403, 404, 409, 412, 415, 422), 200: {"headers": _ETAG_HEADER},
+    201: {"model": RegistrantRead, "description": "Created", "headers": _ETAG_HEADER}})
+async def upsert_by_ref(
+    system: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
+    external_id: Annotated[str, Path(min_length=1, max_length=200)],
+    body: RegistrantUpsert, actor: RegistrantsWriter, session: SessionDep, if_match: IfMatch = None,
+) -> Response:
+    """Create (201) or replace (200) the registrant an external reference names."""
+    registrant, created = await service.upsert_by_ref(session, actor=actor, system=system, external_id=external_id,
+                                                      data=body, if_match=if_match)
+    return render(_registrant_reply(registrant, 201 if created else 200))
+
+
+@router.get("/{registrant_id}", status_code=200, response_model=RegistrantRead, responses={
+    **problem_responses(404), 200: {"headers": _ETAG_HEADER}})
+async def get_registrant(registrant_id: RegistrantId, actor: RegistrantsReader, session: SessionDep,
+                         response: Response) -> RegistrantRead:
+    """Read one registrant; the read is audited."""
+    registrant = await service.get_registrant(session, actor=actor, registrant_id=registrant_id)
+    response.headers["ETag"] = service.etag(registrant.version)
+    return registrant
+
+
+@router.patch("/{registrant_id}", status_code=200, response_model=RegistrantRead, responses={
+    **problem_responses(404, 409, 412, 415, 422), 200: {"headers": _ETAG_HEADER}})
+async def update_registrant(registrant_id: RegistrantId, body: RegistrantUpdate, actor: RegistrantsWriter,
+                            session: SessionDep, if_match: IfMatch = None) -> Response:
+    """Change the fields sent (null clears one); with If-Match, 412 if someone changed it first."""
+    registrant = await service.update_registrant(session, actor=actor, registrant_id=registrant_id, data=body,
+                                                 if_match=if_match)
+    return render(_registrant_reply(registrant))
+
+
+@router.get("/{registrant_id}/history", status_code=200, response_model=Page[HistoryRead],
+            responses=problem_responses(404, 422))
+async def registrant_history(registrant_id: RegistrantId, actor: RegistrantsReader, session: SessionDep,
+                             page: PageDep) -> Page[HistoryRead]:
+    """A registrant's changes: who, when, which fields, old and new values."""
+    return await service.history(session, actor=actor, registrant_id=registrant_id, params=page)
+
+
+@router.post("/{registrant_id}/records", status_code=201, response_model=RecordRead, responses={
+    **problem_responses(403, 404, 409, 413, 415, 422),
+    200: {"model": RecordRead, "description": "The record this source and external id already made"}})
+async def add_record(registrant_id: RegistrantId, body: RecordCreate, actor: RegistrantsWriter, session: SessionDep,
+                     idempotency: IdempotencyDep) -> Response:
+    """Add a customer-relationship record (the same source and external id gives the first record)."""
+    return await idempotency.run(lambda: _record_reply(
+        service.add_record(session, actor=actor, registrant_id=registrant_id, data=body)))
+
+
+async def _record_reply(pending: Awaitable[tuple[RecordRead, bool]]) -> Reply:
+    """A record as 201 when created, 200 when the source and external id already had it."""
+    record, created = await pending
+    return Reply(record, 201 if created else 200)
+
+
+@router.get("/{registrant_id}/records", status_code=200, response_model=Page[RecordRead],
+            responses=problem_responses(404, 422))
+async def list_records(
+    registrant_id: RegistrantId, actor: RegistrantsReader, session: SessionDep, page: PageDep,
+    type: Annotated[list[RecordType] | None, Query(description="Only these types")] = None,  # noqa: A002
+    since: Annotated[datetime | None, Query(alias="from", description="Inclusive (RFC 3339)")] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="Exclusive (RFC 3339)")] = None,
+) -> Page[RecordRead]:
+    """List a registrant's records, newest first; the read is audited."""
+    return await service.list_records(session, actor=actor, registrant_id=registrant_id,
+                                      types=tuple(type) if type else None, since=since, until=until, params=page)
+
+
+@stats_router.get("/registrants", status_code=200, response_model=RegistrantStats)
+async def registrant_stats(actor: StatsReader, session: SessionDep) -> RegistrantStats:
+    """Registrant counts by kind, status and customer type (no personal data)."""
+    return await service.stats(session, actor=actor)

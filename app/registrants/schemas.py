@@ -1,0 +1,202 @@
+"""Request and response bodies of registrants, their history, records and statistics."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+
+from app.auth.schemas import Name, SystemName
+from app.core import clock
+from app.core.phone import Phone
+from app.core.schemas import RequestModel, ResponseModel
+
+Kind = Literal["person", "organisation"]
+Language = Literal["fi", "sv", "en"]
+Status = Literal["active", "restricted", "erased"]
+RecordType = Literal["order", "invoice", "lesson", "meeting", "enrolment", "survey_answer", "feedback", "contact",
+                     "other"]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CustomerType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+_BUSINESS_ID = re.compile(r"^(\d{7})-(\d)$")
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def _business_id(value: str) -> str:
+    # Y-tunnus check digit; replace with the register module's validator after merge.
+    match = _BUSINESS_ID.match(value)
+    if not match:
+        raise ValueError("a business ID is seven digits, a hyphen and a check digit (1234567-8)")
+    remainder = sum(int(d) * w for d, w in zip(match.group(1), _WEIGHTS, strict=True)) % 11
+    if remainder == 1 or (0 if remainder == 0 else 11 - remainder) != int(match.group(2)):
+        raise ValueError("the check digit of the business ID does not match")
+    return value
+
+
+def _not_future(value: date | None) -> date | None:
+    if value is not None and value > clock.utcnow().date():
+        raise ValueError("the date of birth is in the future")
+    return value
+
+
+Email = Annotated[EmailStr, AfterValidator(_lower)]
+BusinessId = Annotated[str, AfterValidator(_business_id)]
+BirthDate = Annotated[date, AfterValidator(_not_future)]
+
+
+class Contact(RequestModel):
+    """A person to contact: a guardian of a minor, or an organisation's contact person."""
+
+    name: Name
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class Address(RequestModel):
+    """A postal address."""
+
+    street: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "FI"
+
+
+class ExternalRef(RequestModel):
+    """An identifier of the registrant in an external system (unique per system)."""
+
+    system: SystemName
+    id: ExternalId
+
+
+class RegistrantFields(RequestModel):
+    """The fields a client may set on a registrant (never status, version, id or times)."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: BirthDate | None = None
+    guardian: Contact | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+        default=None, description="The organisation's name")
+    business_id: BusinessId | None = None
+    contact_persons: list[Contact] = Field(default_factory=list, max_length=20)
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    language: Language = "fi"
+    customer_types: list[CustomerType] = Field(default_factory=list, max_length=20)
+
+
+class RegistrantUpsert(RegistrantFields):
+    """A registrant as an external system knows it (`PUT /v1/registrants/by-ref/{system}/{id}`)."""
+
+    kind: Kind
+
+
+class RegistrantCreate(RegistrantUpsert):
+    """A new registrant."""
+
+    external_refs: list[ExternalRef] = Field(default_factory=list, max_length=20)
+
+
+class RegistrantUpdate(RequestModel):
+    """Changes to a registrant; only the fields sent are changed, null clears a field."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: BirthDate | None = None
+    guardian: Contact | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    business_id: BusinessId | None = None
+    contact_persons: list[Contact] | None = Field(default=None, max_length=20)
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    language: Language | None = None
+    customer_types: list[CustomerType] | None = Field(default=None, max_length=20)
+
+
+class ExternalRefRead(ResponseModel):
+    """An external reference."""
+
+    system: str
+    id: str
+
+
+class RegistrantRead(ResponseModel):
+    """A registrant; `version` is also sent as the `ETag`."""
+
+    id: uuid.UUID
+    kind: Kind
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    guardian: dict[str, Any] | None
+    name: str | None
+    business_id: str | None
+    contact_persons: list[dict[str, Any]]
+    email: str | None
+    phone: str | None
+    address: dict[str, Any] | None
+    language: Language
+    customer_types: list[str]
+    external_refs: list[ExternalRefRead]
+    status: Status
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class HistoryRead(ResponseModel):
+    """One change of a registrant."""
+
+    id: uuid.UUID
+    version: int
+    at: datetime
+    action: str
+    actor_type: str
+    actor_id: str | None
+    actor_name: str | None
+    fields: list[str]
+    changes: dict[str, Any] = Field(description="Per field: `{old, new}`")
+
+
+class RecordCreate(RequestModel):
+    """A customer-relationship record; the same source and external id is created once."""
+
+    type: RecordType
+    occurred_at: datetime
+    source: SystemName | None = Field(default=None, description="Defaults to the calling integration's system")
+    external_id: ExternalId | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="At most 16 KiB as JSON")
+    data_category: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+        default=None, description="Defaults by type")
+
+
+class RecordRead(ResponseModel):
+    """A customer-relationship record."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    type: RecordType
+    occurred_at: datetime
+    source: str
+    external_id: str | None
+    data: dict[str, Any]
+    data_category: str
+    created_at: datetime
+
+
+class RegistrantStats(ResponseModel):
+    """Counts of registrants (no personal data)."""
+
+    total: int
+    by_kind: dict[str, int]
+    by_status: dict[str, int]
+    by_customer_type: dict[str, int]

@@ -1,0 +1,340 @@
+"""Rules of registrants and their records: who sees what, minors, references, versions, history, audit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.core import clock
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
+from app.db.pagination import Page, PageParams, make_page
+from app.register import service as register
+from app.registrants import repository as repo
+from app.registrants.repository import RegistrantFilter, Visibility
+from app.registrants.schemas import (
+    ExternalRef,
+    HistoryRead,
+    RecordCreate,
+    RecordRead,
+    RegistrantCreate,
+    RegistrantRead,
+    RegistrantStats,
+    RegistrantUpdate,
+    RegistrantUpsert,
+)
+
+MAX_RECORD_DATA_BYTES = 16 * 1024
+# Which data category (of the register profile) a record belongs to unless the caller says.
+DEFAULT_DATA_CATEGORY = {
+    "order": "customer_relationship", "invoice": "accounting_vouchers", "lesson": "customer_relationship",
+    "meeting": "customer_relationship", "enrolment": "customer_relationship",
+    "survey_answer": "customer_relationship", "feedback": "customer_relationship",
+    "contact": "customer_relationship", "other": "customer_relationship",
+}
+EDITABLE_FIELDS = ("given_name", "family_name", "date_of_birth", "guardian", "name", "business_id",
+                   "contact_persons", "email", "phone", "address", "language")
+_NOT_FOUND = "no such registrant"
+
+
+def is_integration(principal: Principal) -> bool:
+    """Whether the caller is a booking/web-shop integration, limited to the registrants it knows."""
+    return principal.role == Role.integration
+
+
+def visibility_for(principal: Principal) -> Visibility:
+    """The registrants a principal may see, as a query condition."""
+    if is_integration(principal):
+        return Visibility(system=principal.system or "", creator=principal.subject)
+    return Visibility()
+
+
+async def visible_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                             for_update: bool = False) -> RowMapping:
+    """The registrant row if the principal may see it (integrations: active ones only); 404 otherwise."""
+    row = await repo.get(session, registrant_id=registrant_id, visibility=visibility_for(actor), for_update=for_update)
+    if row is None or (is_integration(actor) and row["status"] != "active"):
+        raise NotFound(_NOT_FOUND)
+    return row
+
+
+def etag(version: int) -> str:
+    """The ETag of a registrant version."""
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an If-Match header names (None for absent or `*`); 412 if it names none."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise PreconditionFailed("If-Match does not name a version of this registrant")
+    return int(text)
+
+
+def age_on(born: date, today: date) -> int:
+    """Full years from a date of birth to a day."""
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+async def _check_rules(session: AsyncSession, *, kind: str, state: dict[str, Any]) -> None:
+    if kind == "organisation":
+        if not state.get("name"):
+            raise Invalid("an organisation needs a name", loc=["body", "name"])
+        return
+    for field in ("given_name", "family_name"):
+        if not state.get(field):
+            raise Invalid("a person needs a given name and a family name", loc=["body", field])
+    born = state.get("date_of_birth")
+    if born is not None and age_on(born, clock.utcnow().date()) < await register.guardian_age(session):
+        guardian = state.get("guardian")
+        if not guardian:
+            raise Invalid("a minor needs a guardian (name and email or phone)", loc=["body", "guardian"])
+        if not (guardian.get("email") or guardian.get("phone")):
+            raise Invalid("the guardian of a minor needs an email or a phone", loc=["body", "guardian"])
+
+
+def _check_own_refs(actor: Principal, refs: list[ExternalRef], loc: list[str | int]) -> None:
+    if not is_integration(actor):
+        return
+    for i, ref in enumerate(refs):
+        if ref.system != actor.system:
+            raise Forbidden(f"this client may only add references of its own system {actor.system!r}",
+                            errors=[{"loc": [*loc, i, "system"], "msg": "another system's reference"}])
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _read(row: RowMapping | dict[str, Any]) -> RegistrantRead:
+    """A registrant row (with its `refs_json` and `types_json`) as the response body."""
+    return RegistrantRead.model_validate({**row, "external_refs": row["refs_json"] or [],
+                                          "customer_types": sorted(row["types_json"] or [])})
+
+
+def _audit(session: AsyncSession, actor: Principal, action: str, registrant_id: uuid.UUID, **details: Any) -> None:
+    audit.record(session, actor=actor, action=action, resource_type="registrant", resource_id=registrant_id,
+                 registrant_ids=[registrant_id], details=details or None)
+
+
+async def _history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, version: int,
+                   action: str, changes: dict[str, dict[str, Any]]) -> None:
+    await repo.add_history(session, values={
+        "registrant_id": registrant_id, "version": version, "at": clock.utcnow(), "action": action,
+        "actor_type": actor.kind, "actor_id": str(actor.id) if actor.id else None, "actor_name": actor.name,
+        "fields": sorted(changes), "changes": changes,
+    })
+
+
+# --- registrants ----------------------------------------------------------------------------
+
+async def get_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID) -> RegistrantRead:
+    """One registrant the caller may see; the read is audited."""
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    _audit(session, actor, "registrant.read", registrant_id)
+    return _read(row)
+
+
+async def list_registrants(session: AsyncSession, *, actor: Principal, filters: RegistrantFilter,
+                           params: PageParams) -> Page[RegistrantRead]:
+    """A page of the registrants the caller may see; one audit entry names them all."""
+    if is_integration(actor) and filters.statuses != ("active",):
+        raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
+                                                                              "msg": "not allowed"}])
+    rows = await repo.find(session, filters=filters, visibility=visibility_for(actor), params=params)
+    page = make_page(rows, params, key=lambda r: [r["created_at"].isoformat(), str(r["id"])], convert=lambda r: r)
+    items = [_read(row) for row in page.items]
+    audit.record(session, actor=actor, action="registrant.list", resource_type="registrant",
+                 registrant_ids=[r.id for r in items], details={"count": len(items)})
+    return Page(items=items, next_cursor=page.next_cursor)
+
+
+async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUpsert,
+                  refs: list[ExternalRef]) -> RegistrantRead:
+    """Insert a registrant with its references, types and first history entry (the caller audits)."""
+    fields = data.model_dump(include=set(EDITABLE_FIELDS))
+    await _check_rules(session, kind=data.kind, state=fields)
+    registrant_id, now = uuid.uuid4(), clock.utcnow()
+    await repo.insert_registrant(session, values={
+        "id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
+        "created_by": actor.subject, "created_at": now, "updated_at": now,
+    })
+    for i, ref in enumerate(refs):
+        if not await repo.claim_ref(session, registrant_id=registrant_id, system=ref.system, external_id=ref.id, now=now):
+            raise Conflict("this external reference belongs to another registrant",
+                           errors=[{"loc": ["body", "external_refs", i], "msg": "already in use"}])
+    types = sorted(set(data.customer_types))
+    await repo.set_customer_types(session, registrant_id=registrant_id, types=types)
+    changes = {k: {"old": None, "new": _jsonable(v)} for k, v in fields.items() if v not in (None, [])}
+    if types:
+        changes["customer_types"] = {"old": None, "new": types}
+    await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
+    return _read({"id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
+                  "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types})
+
+
+async def create_registrant(session: AsyncSession, *, actor: Principal, data: RegistrantCreate) -> RegistrantRead:
+    """Create a registrant with its references (integrations: of their own system only)."""
+    _check_own_refs(actor, data.external_refs, ["body", "external_refs"])
+    created = await _insert(session, actor=actor, data=data, refs=data.external_refs)
+    _audit(session, actor, "registrant.create", created.id)
+    return created
+
+
+def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    """Column changes (nulls where a column cannot be null refused or emptied) and the new customer types."""
+    changes = dict(changes)
+    types = changes.pop("customer_types", None)
+    if "language" in changes and changes["language"] is None:
+        raise Invalid("language cannot be cleared", loc=["body", "language"])
+    if "contact_persons" in changes and changes["contact_persons"] is None:
+        changes["contact_persons"] = []
+    return changes, sorted(set(types)) if types is not None else None
+
+
+async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
+                 expected: int | None) -> RegistrantRead:
+    """Change fields under the version check, writing history; 412 if someone else changed it first."""
+    if row["status"] != "active":
+        raise Conflict(f"the registrant is {row['status']}; it cannot be changed here")
+    if expected is not None and expected != row["version"]:
+        raise PreconditionFailed("the registrant has changed since that version; read it again",
+                                 headers={"ETag": etag(row["version"])})
+    registrant_id = row["id"]
+    changes, new_types = _split_changes(changes)
+    await _check_rules(session, kind=row["kind"], state={**{k: row[k] for k in EDITABLE_FIELDS}, **changes})
+    current_types = sorted(row["types_json"] or [])
+    diff = {k: {"old": _jsonable(row[k]), "new": _jsonable(v)} for k, v in changes.items() if row[k] != v}
+    if new_types is not None and new_types != current_types:
+        diff["customer_types"] = {"old": current_types, "new": new_types}
+    if not diff:
+        _audit(session, actor, "registrant.update", registrant_id, fields=[])
+        return _read(row)
+    now = clock.utcnow()
+    values = {k: changes[k] for k in diff if k != "customer_types"}
+    if not await repo.update_versioned(session, registrant_id=registrant_id, expected_version=row["version"],
+                                       values={**values, "updated_at": now}):
+        raise PreconditionFailed("the registrant was changed by someone else; read it again")
+    if new_types is not None and "customer_types" in diff:
+        await repo.set_customer_types(session, registrant_id=registrant_id, types=new_types)
+    version = row["version"] + 1
+    await _history(session, actor=actor, registrant_id=registrant_id, version=version, action="update", changes=diff)
+    _audit(session, actor, "registrant.update", registrant_id, fields=sorted(diff))
+    types = new_types if new_types is not None else current_types
+    return _read({**row, **values, "version": version, "updated_at": now, "types_json": types})
+
+
+async def update_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                            data: RegistrantUpdate, if_match: str | None) -> RegistrantRead:
+    """Change the fields sent; with If-Match only if the version still matches (412 otherwise)."""
+    expected = parse_if_match(if_match)
+    # Without If-Match the caller means "whatever is there now": lock the row so a racer cannot make it stale.
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id, for_update=expected is None)
+    return await _apply(session, actor=actor, row=row, changes=data.model_dump(exclude_unset=True), expected=expected)
+
+
+async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str, external_id: str,
+                        data: RegistrantUpsert, if_match: str | None) -> tuple[RegistrantRead, bool]:
+    """Create or replace the registrant an external reference names; True when created."""
+    if is_integration(actor) and system != actor.system:
+        raise Forbidden(f"this client may only use references of its own system {actor.system!r}",
+                        errors=[{"loc": ["path", "system"], "msg": "another system's reference"}])
+    owner = await repo.ref_owner(session, system=system, external_id=external_id)
+    if owner is None:
+        try:
+            async with session.begin_nested():
+                created = await _insert(session, actor=actor, data=data,
+                                        refs=[ExternalRef(system=system, id=external_id)])
+            # Audited after the savepoint, so a lost race leaves no entry for a row that never was.
+            _audit(session, actor, "registrant.create", created.id)
+            return created, True
+        except Conflict:
+            # A concurrent request attached the reference first (we waited for it): update that one.
+            owner = await repo.ref_owner(session, system=system, external_id=external_id)
+            if owner is None:
+                raise
+    expected = parse_if_match(if_match)
+    row = await visible_registrant(session, actor=actor, registrant_id=owner, for_update=expected is None)
+    if row["kind"] != data.kind:
+        raise Invalid("the kind of a registrant cannot change", loc=["body", "kind"])
+    changes = data.model_dump(include={*EDITABLE_FIELDS, "customer_types"})
+    return await _apply(session, actor=actor, row=row, changes=changes, expected=expected), False
+
+
+async def history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                  params: PageParams) -> Page[HistoryRead]:
+    """A registrant's change history, oldest first; the read is audited."""
+    await visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    rows = await repo.history(session, registrant_id=registrant_id, params=params)
+    _audit(session, actor, "registrant.history.read", registrant_id)
+    return make_page(rows, params, key=lambda r: [r["version"], str(r["id"])], convert=HistoryRead.model_validate)
+
+
+async def stats(session: AsyncSession, *, actor: Principal) -> RegistrantStats:
+    """Counts by kind, status and customer type (no personal data)."""
+    counts = await repo.counts(session)
+    return RegistrantStats(total=sum(counts["kind"].values()), by_kind=counts["kind"], by_status=counts["status"],
+                           by_customer_type=counts["customer_type"])
+
+
+# --- relationship records ---------------------------------------------------------------------
+
+async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                     data: RecordCreate) -> tuple[RecordRead, bool]:
+    """Add a record; the same source and external id returns the first record (False: not created)."""
+    size = len(json.dumps(data.data, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_RECORD_DATA_BYTES:
+        raise PayloadTooLarge(f"data is {size} bytes as JSON; the limit is {MAX_RECORD_DATA_BYTES}",
+                              errors=[{"loc": ["body", "data"], "msg": "too large"}])
+    source = data.source or actor.system or "staff"
+    if is_integration(actor) and source != actor.system:
+        raise Forbidden(f"this client may only write records of its own system {actor.system!r}",
+                        errors=[{"loc": ["body", "source"], "msg": "another system"}])
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    if row["status"] != "active":
+        raise Conflict(f"the registrant is {row['status']}; records cannot be added")
+    category = data.data_category or DEFAULT_DATA_CATEGORY[data.type]
+    profile = await register.current_profile(session)
+    # Retention and the Art. 30 record work per category, so a record must name one the profile defines.
+    if profile is not None and profile.category(category) is None:
+        raise Invalid(f"the register profile defines no data category {category!r}", loc=["body", "data_category"])
+    record_id = uuid.uuid4()
+    created = await repo.insert_record(session, values={
+        "id": record_id, "registrant_id": registrant_id, "type": data.type, "occurred_at": data.occurred_at,
+        "source": source, "external_id": data.external_id, "data": data.data,
+        "data_category": category,
+        "created_by": actor.subject, "created_at": clock.utcnow(),
+    })
+    if created:
+        stored = await repo.record_by_id(session, record_id=record_id)
+    else:
+        stored = await repo.record_by_external_id(session, source=source, external_id=data.external_id or "")
+        if stored is None or stored["registrant_id"] != registrant_id:
+            raise Conflict("this source and external id belong to another registrant's record",
+                           errors=[{"loc": ["body", "external_id"], "msg": "already in use"}])
+    audit.record(session, actor=actor, action="record.create" if created else "record.replay",
+                 resource_type="relationship_record", resource_id=stored["id"], registrant_ids=[registrant_id])
+    return RecordRead.model_validate(stored), created
+
+
+async def list_records(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                       types: tuple[str, ...] | None, since: datetime | None, until: datetime | None,
+                       params: PageParams) -> Page[RecordRead]:
+    """A page of a registrant's records, newest first; the read is audited."""
+    await visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    rows = await repo.records(session, registrant_id=registrant_id, types=types, since=since, until=until,
+                              params=params)
+    page = make_page(rows, params, key=lambda r: [r["occurred_at"].isoformat(), str(r["id"])],
+                     convert=RecordRead.model_validate)
+    audit.record(session, actor=actor, action="record.list", resource_type="registrant", resource_id=registrant_id,
+                 registrant_ids=[registrant_id], details={"count": len(page.items)})
+    return page
