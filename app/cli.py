@@ -79,6 +79,7 @@ def cmd_audit_verify(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
     """Apply the retention rules (or, with --dry-run, only count what they would remove)."""
+    import app.api  # noqa: F401, PLC0415 - every domain registers its retention rules when it loads
     from app.register import retention  # noqa: PLC0415
 
     lines = _run_in_session(settings, lambda s: retention.purge(s, dry_run=args.dry_run,

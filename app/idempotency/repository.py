@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repository import insert_ignoring_conflicts
@@ -38,6 +38,12 @@ async def complete(session: AsyncSession, *, principal: str, key: str, status_co
 async def forget(session: AsyncSession, *, principal: str, key: str) -> None:
     """Drop one key (an expired one about to be claimed again)."""
     await session.execute(delete(_TABLE).where(_TABLE.c.principal == principal, _TABLE.c.key == key))
+
+
+async def count_before(session: AsyncSession, *, before: datetime) -> int:
+    """How many keys were created before a time."""
+    stmt = select(func.count()).select_from(_TABLE).where(_TABLE.c.created_at < before)
+    return (await session.execute(stmt)).scalar_one()
 
 
 async def purge(session: AsyncSession, *, before: datetime) -> int:

@@ -30,7 +30,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "registrant_customer_type": "customer_relationship",
     "registrant_history": "contact_details",  # old and new values of each change
     "relationship_record": "customer_relationship",  # orders, lessons, answers...; invoices: accounting_vouchers
-    "idempotency_key": "contact_details",  # the stored first response of a retried POST
+    "idempotency_key": "api_replays",  # the stored first response of a retried POST, kept a day
     "consent_event": "consents",
     "consent_state": "consents",
 }

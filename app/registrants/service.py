@@ -18,6 +18,7 @@ from app.core.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLa
 from app.db.pagination import Page, PageParams, make_page
 from app.register import service as register
 from app.registrants import repository as repo
+from app.registrants import retention as _retention  # noqa: F401 - registers the records' retention rules
 from app.registrants.repository import RegistrantFilter, Visibility
 from app.registrants.schemas import (
     ExternalRef,
