@@ -169,3 +169,8 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         generation=generation,
         password_change_only=bool(claims.get("pwd", False)),
     )
+
+
+def keyed_hash(key: str, value: str) -> str:
+    """HMAC-SHA256 of a value under a service key: for values kept only as hashes (erased references)."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()

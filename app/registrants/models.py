@@ -96,5 +96,7 @@ class RelationshipRecord(IdMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data_category: Mapped[str] = mapped_column(String(64))
+    # Set when an erasure kept the record because a law still requires it (GDPR Art. 17(3)(b)).
+    legal_hold: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from app.core.errors import Invalid, problem_responses
 from app.core.phone import normalise_phone
 from app.db.pagination import Page, PageDep
+from app.auth.deps import SettingsDep
 from app.db.session import SessionDep
 from app.idempotency.deps import IdempotencyDep
 from app.idempotency.service import Reply, render
@@ -79,11 +80,12 @@ FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]
 
 
 @router.post("", status_code=201, response_model=RegistrantRead, responses={
-    **problem_responses(403, 409, 415, 422), 201: {"headers": _ETAG_HEADER}})
+    **problem_responses(403, 409, 410, 415, 422), 201: {"headers": _ETAG_HEADER}})
 async def create_registrant(body: RegistrantCreate, actor: RegistrantsWriter, session: SessionDep,
-                            idempotency: IdempotencyDep) -> Response:
+                            idempotency: IdempotencyDep, settings: SettingsDep) -> Response:
     """Create a registrant (a person or an organisation) with its external references."""
-    return await idempotency.run(lambda: _created(service.create_registrant(session, actor=actor, data=body)))
+    return await idempotency.run(lambda: _created(service.create_registrant(
+        session, actor=actor, data=body, ref_key=settings.signing_key())))
 
 
 async def _created(pending: Awaitable[RegistrantRead]) -> Reply:
@@ -99,16 +101,17 @@ async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: 
 
 
 @router.put("/by-ref/{system}/{external_id}", status_code=200, response_model=RegistrantRead, responses={
-    **problem_responses(403, 404, 409, 412, 415, 422), 200: {"headers": _ETAG_HEADER},
+    **problem_responses(403, 404, 409, 410, 412, 415, 422), 200: {"headers": _ETAG_HEADER},
     201: {"model": RegistrantRead, "description": "Created", "headers": _ETAG_HEADER}})
 async def upsert_by_ref(
     system: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
     external_id: Annotated[str, Path(min_length=1, max_length=200)],
-    body: RegistrantUpsert, actor: RegistrantsWriter, session: SessionDep, if_match: IfMatch = None,
+    body: RegistrantUpsert, actor: RegistrantsWriter, session: SessionDep, settings: SettingsDep,
+    if_match: IfMatch = None,
 ) -> Response:
-    """Create (201) or replace (200) the registrant an external reference names."""
+    """Create (201) or replace (200) the registrant an external reference names; 410 if that person was erased."""
     registrant, created = await service.upsert_by_ref(session, actor=actor, system=system, external_id=external_id,
-                                                      data=body, if_match=if_match)
+                                                      data=body, if_match=if_match, ref_key=settings.signing_key())
     return render(_registrant_reply(registrant, 201 if created else 200))
 
 

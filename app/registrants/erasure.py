@@ -1,0 +1,211 @@
+"""Erasure (GDPR Art. 17) and restriction (Art. 18) of a registrant, in the caller's transaction.
+
+Each module that stores personal data about registrants registers an erasure step; `erase` runs them
+all, so one transaction removes everything or, if anything fails, nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.consents.models import ConsentEvent, ConsentState
+from app.core import clock, security
+from app.core.errors import Conflict, Gone, NotFound
+from app.idempotency.models import IdempotencyKey
+from app.outbox.models import OutboxMessage
+from app.register import service as register
+from app.register.schemas import LegalBasis, RegisterProfile, duration_span
+from app.registrants.models import (
+    Registrant,
+    RegistrantCustomerType,
+    RegistrantHistory,
+    RegistrantRef,
+    RelationshipRecord,
+)
+
+R, REF, CT, HIST, REC = (Registrant.__table__, RegistrantRef.__table__, RegistrantCustomerType.__table__,
+                         RegistrantHistory.__table__, RelationshipRecord.__table__)
+EV, ST, IDEM, OUT = ConsentEvent.__table__, ConsentState.__table__, IdempotencyKey.__table__, OutboxMessage.__table__
+ERASED_PREFIX = "erased:"
+PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
+                   "phone", "address")
+# Evidence fields that identify the person (or the guardian) rather than what was shown to them.
+PERSONAL_EVIDENCE = ("client_addr", "user_agent", "guardian_name", "reference")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Something erasure did not remove, and the legal ground for keeping it."""
+
+    what: str
+    count: int
+    ground: str
+
+
+@dataclass(frozen=True)
+class ErasureContext:
+    """What every erasure step needs to know."""
+
+    registrant_id: uuid.UUID
+    profile: RegisterProfile | None
+    key: str  # the service key erased references are hashed under
+
+
+ErasureStep = Callable[[AsyncSession, ErasureContext], Awaitable[list[Kept]]]
+_steps: list[tuple[str, ErasureStep]] = []
+
+
+def register_erasure_step(name: str, step: ErasureStep) -> ErasureStep:
+    """Add a module's erasure of its own tables (run in registration order, once per name)."""
+    if all(existing != name for existing, _ in _steps):
+        _steps.append((name, step))
+    return step
+
+
+def erased_ref(key: str, system: str, external_id: str) -> str:
+    """What an erased registrant's external reference is kept as: a keyed hash, never the id itself."""
+    return ERASED_PREFIX + security.keyed_hash(key, f"{system}\x00{external_id}")
+
+
+async def refuse_erased_refs(session: AsyncSession, *, key: str, refs: list[tuple[str, str]]) -> None:
+    """410 Gone when an integration pushes the reference of a person who was erased."""
+    for system, external_id in refs:
+        stmt = select(REF.c.id).where(REF.c.system == system, REF.c.external_id == erased_ref(key, system, external_id))
+        if (await session.execute(stmt)).first() is not None:
+            raise Gone("the person with this reference was erased at their request; staff can reinstate them "
+                       "only with a new consent", errors=[{"loc": ["ref", system], "msg": "erased"}])
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    """What erasure removed and what it kept, with the grounds."""
+
+    registrant_id: uuid.UUID
+    erased_at: datetime
+    kept: list[Kept]
+
+
+async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, key: str,
+                request_ref: str) -> ErasureResult:
+    """Remove the registrant's personal data everywhere, keeping only what a legal obligation requires."""
+    row = (await session.execute(select(R.c.status).where(R.c.id == registrant_id).with_for_update())).first()
+    if row is None:
+        raise NotFound("no such registrant")
+    if row.status == "erased":
+        raise Conflict("the registrant is already erased")
+    context = ErasureContext(registrant_id=registrant_id, profile=await register.current_profile(session), key=key)
+    now = clock.utcnow()
+    kept: list[Kept] = []
+    for _, step in _steps:
+        kept += await step(session, context)
+    await session.execute(update(R).where(R.c.id == registrant_id).values(
+        **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status="erased", version=R.c.version + 1,
+        updated_at=now))
+    await session.execute(delete(HIST).where(HIST.c.registrant_id == registrant_id))
+    version = (await session.execute(select(R.c.version).where(R.c.id == registrant_id))).scalar_one()
+    await session.execute(HIST.insert().values(
+        id=uuid.uuid4(), registrant_id=registrant_id, version=version, at=now, action="erase",
+        actor_type=actor.kind, actor_id=str(actor.id) if actor.id else None, actor_name=actor.name,
+        fields=list(PERSONAL_FIELDS), changes={"by": request_ref}))
+    audit.record(session, actor=actor, action="registrant.erase", resource_type="registrant",
+                 resource_id=registrant_id, registrant_ids=[registrant_id],
+                 details={"kept": [k.__dict__ for k in kept]})
+    return ErasureResult(registrant_id=registrant_id, erased_at=now, kept=kept)
+
+
+def _legal_hold(profile: RegisterProfile | None, category: str) -> tuple[str, datetime] | None:
+    """The statute and the cutoff before which a legal-obligation category's records may go."""
+    found = profile.category(category) if profile else None
+    if found is None or found.legal_basis is not LegalBasis.legal_obligation:
+        return None
+    span = duration_span(found.minimum_retention or found.retention)
+    cutoff = clock.utcnow() - span
+    return found.statute or found.name.en, datetime(cutoff.year, 1, 1, tzinfo=UTC)
+
+
+async def _erase_core(session: AsyncSession, context: ErasureContext) -> list[Kept]:
+    """References become keyed hashes; records go unless the law still needs them; consents are minimised."""
+    registrant_id, profile, key = context.registrant_id, context.profile, context.key
+    refs = (await session.execute(select(REF.c.id, REF.c.system, REF.c.external_id)
+                                  .where(REF.c.registrant_id == registrant_id))).all()
+    for ref in refs:
+        await session.execute(update(REF).where(REF.c.id == ref.id)
+                              .values(external_id=erased_ref(key, ref.system, ref.external_id)))
+    await session.execute(delete(CT).where(CT.c.registrant_id == registrant_id))
+    kept: list[Kept] = []
+    held_categories = {c for (c,) in (await session.execute(
+        select(REC.c.data_category).where(REC.c.registrant_id == registrant_id).distinct())).all()}
+    for category in sorted(held_categories):
+        hold = _legal_hold(profile, category)
+        mine = and_(REC.c.registrant_id == registrant_id, REC.c.data_category == category)
+        if hold is None:
+            await session.execute(delete(REC).where(mine))
+            continue
+        statute, cutoff = hold
+        await session.execute(delete(REC).where(mine, REC.c.occurred_at < cutoff))
+        count = (await session.execute(select(func.count()).select_from(REC).where(mine))).scalar_one()
+        if count:
+            ground = f"GDPR Art. 17(3)(b): legal obligation ({statute})"
+            # Minimised: the voucher's content stays for the statute; the creator's note of who pushed it goes.
+            await session.execute(update(REC).where(mine).values(created_by="erased", legal_hold=ground))
+            kept.append(Kept(what=f"relationship_record:{category}", count=count, ground=ground))
+    await session.execute(delete(ST).where(ST.c.registrant_id == registrant_id))
+    events = (await session.execute(select(EV.c.id, EV.c.evidence).where(EV.c.registrant_id == registrant_id))).all()
+    for event in events:
+        minimal = {k: v for k, v in (event.evidence or {}).items() if k not in PERSONAL_EVIDENCE}
+        await session.execute(update(EV).where(EV.c.id == event.id).values(evidence=minimal, recorded_by_name=None))
+    if events:
+        kept.append(Kept(what="consent_event", count=len(events),
+                         ground="GDPR Art. 7(1) and 17(3)(e): proof of what was consented or objected to, "
+                                "without contact data or evidence identifying the person"))
+    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status.in_(("pending", "sending")))
+                          .values(status="failed", last_error="cancelled: registrant erased"))
+    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id).values(payload={}))
+    # Stored replies of retried POSTs may carry the person's data: drop those that name the registrant.
+    await session.execute(delete(IDEM).where(IDEM.c.response_body.contains(str(registrant_id))))
+    return kept
+
+
+async def restrict(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, request_ref: str) -> None:
+    """Art. 18: the registrant leaves every audience and notice; integrations no longer see them."""
+    await _set_status(session, actor=actor, registrant_id=registrant_id, expected="active", new="restricted",
+                      action="registrant.restrict", request_ref=request_ref)
+    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status == "pending")
+                          .values(status="failed", last_error="cancelled: processing restricted"))
+
+
+async def lift_restriction(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                           request_ref: str) -> None:
+    """End a restriction (recorded)."""
+    await _set_status(session, actor=actor, registrant_id=registrant_id, expected="restricted", new="active",
+                      action="registrant.lift_restriction", request_ref=request_ref)
+
+
+async def _set_status(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, expected: str, new: str,
+                      action: str, request_ref: str) -> None:
+    row = (await session.execute(select(R.c.status, R.c.version).where(R.c.id == registrant_id)
+                                 .with_for_update())).first()
+    if row is None:
+        raise NotFound("no such registrant")
+    if row.status != expected:
+        raise Conflict(f"the registrant is {row.status}, not {expected}")
+    now = clock.utcnow()
+    await session.execute(update(R).where(R.c.id == registrant_id)
+                          .values(status=new, version=row.version + 1, updated_at=now))
+    await session.execute(HIST.insert().values(
+        id=uuid.uuid4(), registrant_id=registrant_id, version=row.version + 1, at=now, action=action.split(".")[1],
+        actor_type=actor.kind, actor_id=str(actor.id) if actor.id else None, actor_name=actor.name,
+        fields=["status"], changes={"status": {"old": row.status, "new": new}, "by": request_ref}))
+    audit.record(session, actor=actor, action=action, resource_type="registrant", resource_id=registrant_id,
+                 registrant_ids=[registrant_id])
+
+
+register_erasure_step("registrants", _erase_core)
