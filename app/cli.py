@@ -142,7 +142,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Deliver the outbox: until SIGTERM/SIGINT, or with --once until nothing is due."""
     import signal  # noqa: PLC0415
 
+    import app.api  # noqa: F401, PLC0415 - every domain registers its send checks and signing keys when it loads
     from app.outbox.worker import run_worker  # noqa: PLC0415
+    from app.registrants import recipients  # noqa: PLC0415
+
+    recipients.install(settings)
 
     async def runner() -> Any:
         stop = asyncio.Event()

@@ -16,6 +16,7 @@ from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
 from app.outbox.worker import start_in_process
+from app.registrants import recipients
 
 DESCRIPTION = """\
 Rekisteri keeps a company's personal-data register (*henkilörekisteri*) the GDPR way:
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    recipients.install(settings)
     app.state.db = Database.from_settings(settings)
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]

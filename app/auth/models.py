@@ -40,6 +40,10 @@ class ApiClient(IdMixin, TimestampMixin, Base):
     revoked_at: Mapped[datetime | None]
     token_generation: Mapped[int] = mapped_column(default=1)
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # Where the client takes signed event notices (Art. 19 for integrations), and the key they are signed
+    # with: a delivery credential the receiver checks signatures with, so it is kept to sign, not hashed.
+    callback_url: Mapped[str | None] = mapped_column(String(500))
+    callback_secret: Mapped[str | None] = mapped_column(String(128))
 
 
 class LoginThrottle(Base):

@@ -125,9 +125,10 @@ async def reset_password(user_id: uuid.UUID, actor: UsersAdmin, session: Session
 
 
 @clients_router.post("", status_code=201, response_model=ClientWithSecret, responses=problem_responses(422))
-async def create_client(body: ClientCreate, actor: ClientsAdmin, session: SessionDep) -> ClientWithSecret:
+async def create_client(body: ClientCreate, actor: ClientsAdmin, session: SessionDep,
+                        settings: SettingsDep) -> ClientWithSecret:
     """Register a machine client; the response carries its secret, shown once."""
-    return await service.create_client(session, actor=actor, data=body)
+    return await service.create_client(session, actor=actor, data=body, callback_allowlist=settings.callback_allowlist)
 
 
 @clients_router.get("", status_code=200, response_model=Page[ClientRead], responses=problem_responses(422))

@@ -87,6 +87,8 @@ class ClientCreate(RequestModel):
     name: Name
     role: ClientRole
     system: SystemName = Field(description="The external system the client speaks for, e.g. `booking`")
+    callback_url: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+        default=None, description="Where signed event notices (GDPR Art. 19) are posted: https, or an allowlisted host")
 
 
 class ClientRead(ResponseModel):
@@ -96,6 +98,7 @@ class ClientRead(ResponseModel):
     name: str
     role: Role
     system: str
+    callback_url: str | None = None
     revoked_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -106,3 +109,5 @@ class ClientWithSecret(ClientRead):
 
     client_id: uuid.UUID
     client_secret: str
+    callback_secret: str | None = Field(
+        default=None, description="Checks the `X-Rekisteri-Signature` of event notices; shown once")

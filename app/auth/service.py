@@ -27,6 +27,8 @@ from app.core import clock, security
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.db.pagination import Page, PageParams, make_page
+from app.outbox.service import register_signing_key_resolver
+from app.outbox.urls import validate_callback_url
 
 PASSWORD_CHANGE_SCOPE = "password:change"
 
@@ -295,15 +297,22 @@ async def _client(session: AsyncSession, client_id: uuid.UUID) -> ApiClient:
 
 
 def _with_secret(client: ApiClient, secret: str) -> ClientWithSecret:
-    return ClientWithSecret(**ClientRead.model_validate(client).model_dump(), client_id=client.id, client_secret=secret)
+    return ClientWithSecret(**ClientRead.model_validate(client).model_dump(), client_id=client.id, client_secret=secret,
+                            callback_secret=client.callback_secret)
 
 
-async def create_client(session: AsyncSession, *, actor: Principal, data: ClientCreate) -> ClientWithSecret:
-    """A new machine client; its secret is shown once."""
+async def create_client(session: AsyncSession, *, actor: Principal, data: ClientCreate,
+                        callback_allowlist: list[str]) -> ClientWithSecret:
+    """A new machine client; its secret (and callback signing secret) is shown once."""
     assert Role(data.role) in CLIENT_ROLES
+    callback = None
+    if data.callback_url:
+        callback = await validate_callback_url(data.callback_url, allowlist=callback_allowlist,
+                                               loc=["body", "callback_url"])
     secret = security.new_client_secret()
     client = ApiClient(name=data.name, role=data.role, system=data.system, secret_hash=security.hash_secret(secret),
-                       created_by=str(actor.id) if actor.id else None)
+                       created_by=str(actor.id) if actor.id else None, callback_url=callback,
+                       callback_secret=security.new_client_secret() if callback else None)
     await repo.add(session, client)
     audit.record(session, actor=actor, action="client.create", resource_type="client", resource_id=client.id,
                  details={"role": data.role, "system": data.system})
@@ -332,6 +341,8 @@ async def rotate_client(session: AsyncSession, *, actor: Principal, client_id: u
         raise Conflict("the client is revoked")
     secret = security.new_client_secret()
     client.secret_hash = security.hash_secret(secret)
+    if client.callback_url:
+        client.callback_secret = security.new_client_secret()
     client.token_generation += 1
     await session.flush()
     audit.record(session, actor=actor, action="client.rotate", resource_type="client", resource_id=client.id)
@@ -349,7 +360,19 @@ async def revoke_client(session: AsyncSession, *, actor: Principal, client_id: u
     return ClientRead.model_validate(client)
 
 
+async def callback_secret(session: AsyncSession, client_id: str) -> str | None:
+    """The key a client's event notices are signed with (None when revoked or unknown)."""
+    try:
+        client = await repo.client_by_id(session, client_id=uuid.UUID(client_id))
+    except ValueError:
+        return None
+    return client.callback_secret if client is not None and client.revoked_at is None else None
+
+
 def scope_names(principal: Principal) -> list[str]:
     """The scopes of a principal, sorted, as strings."""
     return sorted(s.value for s in principal.scopes)
 
+
+
+register_signing_key_resolver("client", callback_secret)

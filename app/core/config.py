@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
 
+    # Signs Art. 19 notices to the register profile's recipients that have a callback URL.
+    recipient_signing_secret: SecretStr | None = None
     # Where clients reach the service; links in receipts and notices are built from it.
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = []

@@ -195,6 +195,9 @@ class Recipient(RequestModel):
     safeguard: Annotated[Safeguard | None, BeforeValidator(_refuse_privacy_shield)] = Field(
         default=None, validate_default=True)
     safeguard_note: LocalizedText | None = None
+    # Where Art. 19 notices of rectification, erasure and restriction are posted (signed), if the recipient
+    # takes them by machine; the others are told by the controller by other means.
+    callback_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=500)] | None = None
 
     @field_validator("safeguard")
     @classmethod

@@ -113,7 +113,7 @@ def _check_own_refs(actor: Principal, refs: list[ExternalRef], loc: list[str | i
                             errors=[{"loc": [*loc, i, "system"], "msg": "another system's reference"}])
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
@@ -180,7 +180,7 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
                            errors=[{"loc": ["body", "external_refs", i], "msg": "already in use"}])
     types = sorted(set(data.customer_types))
     await repo.set_customer_types(session, registrant_id=registrant_id, types=types)
-    changes = {k: {"old": None, "new": _jsonable(v)} for k, v in fields.items() if v not in (None, [])}
+    changes = {k: {"old": None, "new": jsonable(v)} for k, v in fields.items() if v not in (None, [])}
     if types:
         changes["customer_types"] = {"old": None, "new": types}
     await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
@@ -208,7 +208,7 @@ def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] |
     return changes, sorted(set(types)) if types is not None else None
 
 
-async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
+async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
                  expected: int | None) -> RegistrantRead:
     """Change fields under the version check, writing history; 412 if someone else changed it first."""
     if row["status"] != "active":
@@ -220,7 +220,7 @@ async def _apply(session: AsyncSession, *, actor: Principal, row: RowMapping, ch
     changes, new_types = _split_changes(changes)
     await _check_rules(session, kind=row["kind"], state={**{k: row[k] for k in EDITABLE_FIELDS}, **changes})
     current_types = sorted(row["types_json"] or [])
-    diff = {k: {"old": _jsonable(row[k]), "new": _jsonable(v)} for k, v in changes.items() if row[k] != v}
+    diff = {k: {"old": jsonable(row[k]), "new": jsonable(v)} for k, v in changes.items() if row[k] != v}
     if new_types is not None and new_types != current_types:
         diff["customer_types"] = {"old": current_types, "new": new_types}
     if not diff:
@@ -246,7 +246,7 @@ async def update_registrant(session: AsyncSession, *, actor: Principal, registra
     expected = parse_if_match(if_match)
     # Without If-Match the caller means "whatever is there now": lock the row so a racer cannot make it stale.
     row = await visible_registrant(session, actor=actor, registrant_id=registrant_id, for_update=expected is None)
-    return await _apply(session, actor=actor, row=row, changes=data.model_dump(exclude_unset=True), expected=expected)
+    return await apply_changes(session, actor=actor, row=row, changes=data.model_dump(exclude_unset=True), expected=expected)
 
 
 async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str, external_id: str,
@@ -274,7 +274,7 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
     if row["kind"] != data.kind:
         raise Invalid("the kind of a registrant cannot change", loc=["body", "kind"])
     changes = data.model_dump(include={*EDITABLE_FIELDS, "customer_types"})
-    return await _apply(session, actor=actor, row=row, changes=changes, expected=expected), False
+    return await apply_changes(session, actor=actor, row=row, changes=changes, expected=expected), False
 
 
 async def history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
