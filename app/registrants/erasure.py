@@ -208,4 +208,50 @@ async def _set_status(session: AsyncSession, *, actor: Principal, registrant_id:
                  registrant_ids=[registrant_id])
 
 
+async def _erase_from_others(session: AsyncSession, context: ErasureContext) -> list[Kept]:
+    """A guardian or contact person erased: take their data off the children's and organisations' records.
+
+    The children's own registrations stay (they are other people's data) but lose their guardian and are
+    flagged for staff, who must find out who now acts for the child.
+    """
+    me = (await session.execute(select(R.c.email, R.c.phone).where(R.c.id == context.registrant_id))).one()
+    contacts = {value for value in (me.email, me.phone) if value}
+    if not contacts:
+        return []
+    others = (await session.execute(select(R.c.id, R.c.guardian, R.c.contact_persons, R.c.version).where(
+        R.c.id != context.registrant_id, R.c.status != "erased",
+        (R.c.guardian.is_not(None)) | (R.c.kind == "organisation")))).all()
+    now = clock.utcnow()
+    for other in others:
+        changes: dict = {}
+        guardian = other.guardian or {}
+        if {guardian.get("email"), guardian.get("phone")} & contacts:
+            changes = {"guardian": None, "attention": "the guardian was erased at their request: who acts for the child?"}
+        kept_contacts = [c for c in other.contact_persons or [] if not {c.get("email"), c.get("phone")} & contacts]
+        if len(kept_contacts) != len(other.contact_persons or []):
+            changes["contact_persons"] = kept_contacts
+        if changes:
+            await _scrub_history(session, registrant_id=other.id, contacts=contacts)
+            await session.execute(update(R).where(R.c.id == other.id).values(
+                **changes, version=other.version + 1, updated_at=now))
+            await session.execute(HIST.insert().values(
+                id=uuid.uuid4(), registrant_id=other.id, version=other.version + 1, at=now, action="update",
+                actor_type="system", actor_id=None, actor_name="erasure of a linked person",
+                fields=sorted(k for k in changes if k != "attention"), changes={}))
+    return []
+
+
+async def _scrub_history(session: AsyncSession, *, registrant_id: uuid.UUID, contacts: set[str]) -> None:
+    """Blank the erased person's details out of the old and new values in another registrant's history."""
+    rows = (await session.execute(select(HIST.c.id, HIST.c.changes).where(HIST.c.registrant_id == registrant_id))).all()
+    for row in rows:
+        changes = dict(row.changes or {})
+        touched = [f for f in ("guardian", "contact_persons") if f in changes and any(c in str(changes[f]) for c in contacts)]
+        for field in touched:
+            changes[field] = {"old": "(erased)", "new": "(erased)"}
+        if touched:
+            await session.execute(update(HIST).where(HIST.c.id == row.id).values(changes=changes))
+
+
 register_erasure_step("registrants", _erase_core)
+register_erasure_step("linked people", _erase_from_others)

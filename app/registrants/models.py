@@ -38,6 +38,8 @@ class Registrant(IdMixin, TimestampMixin, Base):
     language: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(16), default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Why staff should look at this registrant (e.g. its guardian was erased); cleared by staff.
+    attention: Mapped[str | None] = mapped_column(String(300))
     # The principal subject (`client:<id>` / `user:<id>`) that created it; integrations see their own.
     created_by: Mapped[str] = mapped_column(String(80))
 

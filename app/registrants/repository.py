@@ -64,6 +64,7 @@ class RegistrantFilter:
     created_to: datetime | None = None
     updated_from: datetime | None = None
     updated_to: datetime | None = None
+    attention: bool | None = None
 
 
 def _after(params: PageParams, parse: Callable[[Any], Any]) -> tuple[Any, uuid.UUID]:
@@ -100,6 +101,8 @@ def _conditions(filters: RegistrantFilter) -> list[ColumnElement[bool]]:
     f, conds = filters, [R.c.status.in_(filters.statuses)]
     if f.email is not None:
         conds.append(R.c.email == f.email.lower())
+    if f.attention is not None:
+        conds.append(R.c.attention.is_not(None) if f.attention else R.c.attention.is_(None))
     if f.phone is not None:
         conds.append(R.c.phone == f.phone)
     if f.ref is not None:

@@ -60,6 +60,7 @@ def registrant_filter(
     created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
     updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
     updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    attention: Annotated[bool | None, Query(description="Only those flagged for staff attention")] = None,
 ) -> RegistrantFilter:
     """The list filters, with the phone normalised and the reference split."""
     if phone is not None:
@@ -73,7 +74,7 @@ def registrant_filter(
     return RegistrantFilter(email=email, phone=phone, ref=(system, external_id) if ref else None, name=name, kind=kind,
                             statuses=tuple(sorted(set(status or ["active"]))), customer_type=customer_type,
                             created_from=created_from, created_to=created_to, updated_from=updated_from,
-                            updated_to=updated_to)
+                            updated_to=updated_to, attention=attention)
 
 
 FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]

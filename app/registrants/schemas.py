@@ -149,6 +149,7 @@ class RegistrantRead(ResponseModel):
     external_refs: list[ExternalRefRead]
     status: Status
     version: int
+    attention: str | None = Field(default=None, description="Why staff should look at this registrant")
     created_at: datetime
     updated_at: datetime
 

@@ -171,3 +171,31 @@ class TestRestriction:
         async with app.state.db.sessionmaker() as session:
             with pytest.raises(Conflict):
                 await erasure.lift_restriction(session, actor=SYSTEM, registrant_id=uuid.UUID(rid), request_ref="t")
+
+
+class TestLinkedPeople:
+    async def test_erasing_a_guardian_or_contact_person_touches_only_their_data(self, app, client, controller,
+                                                                               register_profile):
+        tag = uuid.uuid4().hex[:8]
+        email = f"huoltaja.{tag}@example.com"
+        h = controller.headers
+        guardian = (await client.post("/v1/registrants", headers=h, json={
+            "kind": "person", "given_name": "Hilkka", "family_name": f"Huoltaja{tag}", "email": email})).json()
+        child = (await client.post("/v1/registrants", headers=h, json={
+            "kind": "person", "given_name": "Lapsi", "family_name": f"Laulaja{tag}", "date_of_birth": "2019-05-01",
+            "guardian": {"name": f"Hilkka Huoltaja{tag}", "email": email}})).json()
+        org = (await client.post("/v1/registrants", headers=h, json={
+            "kind": "organisation", "name": f"Kuoro{tag} ry", "contact_persons": [
+                {"name": f"Hilkka Huoltaja{tag}", "email": email}, {"name": "Toinen", "email": f"t.{tag}@example.com"}],
+        })).json()
+        await _erase(app, guardian["id"])
+
+        child_now = (await client.get(f"/v1/registrants/{child['id']}", headers=h)).json()
+        assert child_now["status"] == "active" and child_now["family_name"] == f"Laulaja{tag}"
+        assert child_now["guardian"] is None
+        assert "guardian" in child_now["attention"]
+        flagged = await client.get("/v1/registrants", headers=h, params={"attention": "true", "name": "laulaja" + tag})
+        assert [r["id"] for r in flagged.json()["items"]] == [child["id"]]
+        org_now = (await client.get(f"/v1/registrants/{org['id']}", headers=h)).json()
+        assert [c["name"] for c in org_now["contact_persons"]] == ["Toinen"]
+        assert f"Huoltaja{tag}" not in await _every_value(app)
