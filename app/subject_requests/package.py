@@ -95,13 +95,21 @@ async def _consent_state(session: AsyncSession, registrant_id: uuid.UUID) -> lis
 
 
 async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    return await repo.of_registrant(session, registrant_id=registrant_id, exclude=uuid.UUID(int=0))
+    # Every request of the person, this one included as it stood when the package was made.
+    return await repo.of_registrant(session, registrant_id=registrant_id)
 
 
 register_package_section("relationship_records", _records, title=TEXTS["sections"]["relationship_records"])
 register_package_section("consent_events", _consent_events, title=TEXTS["sections"]["consent_events"])
 register_package_section("consent_state", _consent_state, title=TEXTS["sections"]["consent_state"], provided=False)
 register_package_section("requests", _requests, title=TEXTS["sections"]["requests"], provided=False)
+
+
+def _default(value: Any) -> Any:
+    """What orjson does not know natively: asyncpg's own UUID class (a uuid.UUID subclass) and decimals."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 # --- building --------------------------------------------------------------------------------
@@ -166,13 +174,13 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
     body: dict[str, Any] = {"registrant": registrant_dict(row), "data": data}
     if not portability:
         body["information"] = information(profile, profile_version)
-    content = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    content = orjson.dumps(body, default=_default, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(content).hexdigest()
     meta = {"format_version": FORMAT_VERSION, "generated_at": now, "request_id": request["id"],
             "request_type": request["type"], "registrant_id": registrant_id, "sections": list(data),
             "sha256": digest, "sha256_of": "the package without _meta, as compact JSON with sorted keys"}
     # `_meta` first, then the hashed bytes unchanged, so anyone can check the digest.
-    full = b'{"_meta":' + orjson.dumps(meta) + b"," + content[1:]
+    full = b'{"_meta":' + orjson.dumps(meta, default=_default) + b"," + content[1:]
     language = row["language"] if row["language"] in ("fi", "en") else "fi"
     return Built(content=full, sha256=digest, language=language, generated_at=now)
 

@@ -116,11 +116,11 @@ async def last_completed_access(session: AsyncSession, *, registrant_id: uuid.UU
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def of_registrant(session: AsyncSession, *, registrant_id: uuid.UUID, exclude: uuid.UUID) -> list[dict]:
-    """A registrant's other requests, oldest first, as plain dicts (for the package)."""
+async def of_registrant(session: AsyncSession, *, registrant_id: uuid.UUID) -> list[dict]:
+    """A registrant's requests, oldest first, as plain dicts (for the package)."""
     stmt = (select(RQ.c.id, RQ.c.type, RQ.c.status, RQ.c.channel, RQ.c.received_at, RQ.c.due_at,
                    RQ.c.completed_at, RQ.c.details, RQ.c.changes, RQ.c.purposes, RQ.c.outcome)
-            .where(RQ.c.registrant_id == registrant_id, RQ.c.id != exclude).order_by(RQ.c.received_at, RQ.c.id))
+            .where(RQ.c.registrant_id == registrant_id).order_by(RQ.c.received_at, RQ.c.id))
     return [dict(row) for row in (await session.execute(stmt)).mappings()]
 
 

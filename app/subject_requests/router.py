@@ -94,7 +94,7 @@ async def _moved(pending: Awaitable[RequestRead]) -> Reply:
     return Reply(await pending, 200)
 
 
-@router.get("/{request_id}/export", status_code=200, response_class=Response, responses={
+@router.get("/{request_id}/export", status_code=200, response_class=Response, response_model=None, responses={
     **problem_responses(404, 409, 422),
     200: {"description": "The package: JSON (default), an HTML letter, or a zip with CSV per table",
           "content": {"application/json": {}, "text/html": {}, "application/zip": {}}}})

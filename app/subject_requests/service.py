@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core import clock
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.urls import validate_callback_url
@@ -54,6 +54,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 }
 TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed", "reject": "rejected",
           "withdraw": "withdrawn"}
+# A script may file, follow and withdraw its requests; verifying identity and answering stay with named persons.
+AUTOMATION_ACTIONS = ("withdraw",)
 PACKAGE_TYPES = ("access", "portability")
 EXPORT_FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8", "zip": "application/zip"}
 
@@ -358,6 +360,9 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
                      body: Transition) -> RequestRead:
     """Apply one lifecycle action; 409 listing the allowed ones when the status does not allow it."""
     row = await _visible(session, actor, request_id, for_update=True)
+    if actor.role == Role.automation and body.action not in AUTOMATION_ACTIONS:
+        raise Forbidden(f"an automation client may only {', '.join(AUTOMATION_ACTIONS)} its requests; "
+                        "staff verify identity and answer them", errors=[{"loc": ["body", "action"], "msg": "staff only"}])
     now = clock.utcnow()
     allowed = allowed_actions(row, now)
     if body.action not in ALLOWED[row["status"]]:

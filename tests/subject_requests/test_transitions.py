@@ -43,6 +43,14 @@ class TestAuth:
                                   json={"action": "withdraw"})
             assert r.status_code == 200, (role, r.text)
 
+    async def test_automation_may_only_withdraw(self, accounts, file, registrant, act):
+        bot = accounts["automation"]
+        made = await file(account=bot, registrant_id=await registrant())
+        for action in ("verify", "link", "start", "extend", "complete", "reject"):
+            r = await act(made["id"], action, account=bot, **fields_for(action, made["registrant_id"]))
+            assert r.status_code == 403, (action, r.text)
+        assert (await act(made["id"], "withdraw", account=bot)).json()["status"] == "withdrawn"
+
     async def test_unknown_request_404(self, act):
         assert (await act(str(uuid.uuid4()), "withdraw")).status_code == 404
 
