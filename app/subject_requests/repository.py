@@ -124,6 +124,12 @@ async def of_registrant(session: AsyncSession, *, registrant_id: uuid.UUID) -> l
     return [dict(row) for row in (await session.execute(stmt)).mappings()]
 
 
+async def purposes_named(session: AsyncSession, codes: set[str]) -> set[str]:
+    """Which of these purpose codes an objection request names (few such requests: filtered here, not in SQL)."""
+    stmt = select(RQ.c.purposes).where(RQ.c.type == "objection")
+    return {code for (named,) in (await session.execute(stmt)).all() for code in named or () if code in codes}
+
+
 async def callback_secret(session: AsyncSession, *, request_id: uuid.UUID) -> str | None:
     """The secret that signs a request's status callbacks."""
     return (await session.execute(select(RQ.c.callback_secret).where(RQ.c.id == request_id))).scalar_one_or_none()

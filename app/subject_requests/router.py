@@ -100,8 +100,10 @@ async def _moved(pending: Awaitable[RequestRead]) -> Reply:
           "content": {"application/json": {}, "text/html": {}, "application/zip": {}}}})
 async def export(
     request_id: RequestId, actor: ExportsReader, session: SessionDep,
-    format: Annotated[Literal["json", "html", "zip"], Query(description="json, html (a letter) or zip")] = "json",  # noqa: A002
-    lang: Annotated[Literal["fi", "en"] | None, Query(description="The letter's language; default the person's")] = None,
+    format: Annotated[Literal["json", "html", "zip"],  # noqa: A002
+                      Query(description="json, html (a letter) or zip")] = "json",
+    lang: Annotated[Literal["fi", "en"] | None,
+                    Query(description="The letter's language; default the person's")] = None,
 ) -> Response:
     """Download the package frozen at completion; the download is audited."""
     exported = await service.export(session, actor=actor, request_id=request_id, fmt=format, lang=lang)

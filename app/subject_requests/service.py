@@ -111,6 +111,8 @@ async def _callback_secret(session: AsyncSession, rest: str) -> str | None:
 
 
 outbox.register_signing_key_resolver("request", _callback_secret)
+# An objection names purposes, so a purpose it names may be retired but not deleted from the profile.
+register.register_purpose_usage_check(repo.purposes_named)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -362,7 +364,8 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     row = await _visible(session, actor, request_id, for_update=True)
     if actor.role == Role.automation and body.action not in AUTOMATION_ACTIONS:
         raise Forbidden(f"an automation client may only {', '.join(AUTOMATION_ACTIONS)} its requests; "
-                        "staff verify identity and answer them", errors=[{"loc": ["body", "action"], "msg": "staff only"}])
+                        "staff verify identity and answer them",
+                        errors=[{"loc": ["body", "action"], "msg": "staff only"}])
     now = clock.utcnow()
     allowed = allowed_actions(row, now)
     if body.action not in ALLOWED[row["status"]]:

@@ -99,7 +99,8 @@ class TestPackage:
         assert reg["customer_types"] == ["course", "web_shop"] and reg["external_refs"][0]["system"] == "booking"
         data = package["data"]
         assert set(data) == {s.name for s in sections()}  # a new section (e.g. the waitlist's) must be filled here too
-        assert sorted(x["type"] for x in data["relationship_records"]) == ["invoice", "lesson", "order", "survey_answer"]
+        kinds = sorted(x["type"] for x in data["relationship_records"])
+        assert kinds == ["invoice", "lesson", "order", "survey_answer"]
         assert {(e["action"], e["purpose"]) for e in data["consent_events"]} == {("grant", "newsletter"),
                                                                                ("object", "market_research")}
         assert {s["state"] for s in data["consent_state"]} >= {"granted", "objected"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from tests.subject_requests.conftest import filing
+from tests.subject_requests.conftest import filing, profile_with
 
 
 class TestFile:
@@ -51,6 +51,13 @@ class TestFile:
         assert rect["changes"][0]["field"] == "family_name"
         objection = await file("objection", purposes=["direct_marketing", "newsletter"])
         assert objection["purposes"] == ["direct_marketing", "newsletter"]
+
+    async def test_a_purpose_an_objection_names_cannot_be_deleted(self, client, controller, file, policy):
+        await file("objection", purposes=["market_research"])
+        profile = profile_with()
+        profile["purposes"] = [p for p in profile["purposes"] if p["code"] != "market_research"]
+        r = await client.put("/v1/register", headers=controller.headers, json=profile)
+        assert r.status_code == 409 and "market_research" in r.json()["detail"]
 
     async def test_duplicate_is_flagged_not_refused(self, file, registrant, act):
         person = await registrant()
@@ -159,7 +166,8 @@ class TestList:
         assert await ids(due_before="2027-08-15T00:00:00Z") == [old["id"]]
         assert await ids(status="received") == [old["id"], new["id"]]
         assert await ids(status="completed") == []
-        first = await client.get("/v1/requests", headers=controller.headers, params={"registrant_id": person, "limit": 1})
+        first = await client.get("/v1/requests", headers=controller.headers,
+                                 params={"registrant_id": person, "limit": 1})
         assert [i["id"] for i in first.json()["items"]] == [old["id"]]
         rest = await client.get("/v1/requests", headers=controller.headers,
                                 params={"registrant_id": person, "limit": 1, "cursor": first.json()["next_cursor"]})
