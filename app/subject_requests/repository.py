@@ -98,6 +98,13 @@ async def add_event(session: AsyncSession, *, values: dict[str, Any]) -> None:
     await session.execute(insert(EVT).values(id=uuid.uuid4(), **values))
 
 
+async def events_of(session: AsyncSession, *, request_id: uuid.UUID) -> list[RowMapping]:
+    """A request's transitions, oldest first."""
+    stmt = (select(EVT.c.at, EVT.c.action, EVT.c.from_status, EVT.c.to_status, EVT.c.actor, EVT.c.actor_name,
+                   EVT.c.details).where(EVT.c.request_id == request_id).order_by(EVT.c.at, EVT.c.id))
+    return list((await session.execute(stmt)).mappings())
+
+
 async def first_open_of(session: AsyncSession, *, registrant_id: uuid.UUID, type_: str,
                         exclude: uuid.UUID) -> uuid.UUID | None:
     """The earliest other open request of the same type for the same registrant."""

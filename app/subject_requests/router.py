@@ -22,6 +22,7 @@ from app.subject_requests.repository import RequestFilter
 from app.subject_requests.schemas import (
     RequestCreate,
     RequestCreated,
+    RequestDetail,
     RequestRead,
     RequestStats,
     RequestStatus,
@@ -74,9 +75,9 @@ async def list_requests(actor: RequestsReader, session: SessionDep, page: PageDe
     return await service.list_requests(session, actor=actor, filters=filters, params=page)
 
 
-@router.get("/{request_id}", status_code=200, response_model=RequestRead, responses=problem_responses(404))
-async def get_request(request_id: RequestId, actor: RequestsReader, session: SessionDep) -> RequestRead:
-    """Read one request with its deadline and the actions allowed now; the read is audited."""
+@router.get("/{request_id}", status_code=200, response_model=RequestDetail, responses=problem_responses(404))
+async def get_request(request_id: RequestId, actor: RequestsReader, session: SessionDep) -> RequestDetail:
+    """Read one request with its deadline, the actions allowed now and its transition log; the read is audited."""
     return await service.get_request(session, actor=actor, request_id=request_id)
 
 

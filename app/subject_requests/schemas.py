@@ -142,6 +142,24 @@ class RequestRead(ResponseModel):
     updated_at: datetime
 
 
+class RequestEventRead(ResponseModel):
+    """One transition of a request, as logged."""
+
+    at: datetime
+    action: str
+    from_status: RequestStatus | None
+    to_status: RequestStatus
+    actor: str
+    actor_name: str | None
+    details: dict[str, Any]
+
+
+class RequestDetail(RequestRead):
+    """A request with its transition log (who did what, when)."""
+
+    events: list[RequestEventRead]
+
+
 class RequestCreated(RequestRead):
     """A filed request, with the callback secret shown this once."""
 

@@ -35,6 +35,7 @@ from app.subject_requests.schemas import (
     RejectAction,
     RequestCreate,
     RequestCreated,
+    RequestDetail,
     RequestRead,
     RequestStats,
     StartAction,
@@ -257,11 +258,12 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     return RequestCreated.model_validate({**_read(row, now).model_dump(), "callback_secret": secret})
 
 
-async def get_request(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID) -> RequestRead:
-    """One request the caller may see; the read is audited."""
+async def get_request(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID) -> RequestDetail:
+    """One request the caller may see, with its transition log; the read is audited."""
     row = await _visible(session, actor, request_id)
+    events = await repo.events_of(session, request_id=request_id)
     _audit(session, actor, "request.read", row)
-    return _read(row, clock.utcnow())
+    return RequestDetail.model_validate({**_read(row, clock.utcnow()).model_dump(), "events": events})
 
 
 async def list_requests(session: AsyncSession, *, actor: Principal, filters: RequestFilter,

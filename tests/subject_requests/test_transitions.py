@@ -78,6 +78,12 @@ class TestLifecycle:
         log = await client.get("/v1/audit", headers=controller.headers, params={"registrant": person, "limit": 50})
         actions = {e["action"] for e in log.json()["items"]}
         assert {"request.verify", "request.start", "request.complete"} <= actions
+        detail = (await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)).json()
+        assert [(e["action"], e["from_status"], e["to_status"]) for e in detail["events"]] == [
+            ("file", None, "received"), ("verify", "received", "verified"), ("start", "verified", "in_progress"),
+            ("complete", "in_progress", "completed")]
+        assert detail["events"][1]["actor"] == f"user:{controller.id}"
+        assert detail["events"][1]["details"]["evidence_ref"] == "ftn-123"
 
     @pytest.mark.parametrize("status", list(ALLOWED))
     async def test_every_action_in_every_status(self, status, file, registrant, act, advance):
