@@ -65,6 +65,11 @@ def register_package_section(name: str, build: SectionBuilder, *, title: dict[st
     _sections[name] = PackageSection(name=name, build=build, title=title, provided=provided)
 
 
+def unregister_package_section(name: str) -> None:
+    """Remove a section added with `register_package_section` (tests)."""
+    _sections.pop(name, None)
+
+
 def sections() -> list[PackageSection]:
     """The registered sections, in registration order."""
     return list(_sections.values())

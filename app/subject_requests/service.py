@@ -87,6 +87,16 @@ def register_completion_handler(request_type: str, handler: CompletionHandler) -
     _completion_handlers[request_type] = handler
 
 
+def completion_handler(request_type: str) -> CompletionHandler | None:
+    """The handler registered for a request type, if any."""
+    return _completion_handlers.get(request_type)
+
+
+def unregister_completion_handler(request_type: str) -> None:
+    """Remove a type's completion handler (tests)."""
+    _completion_handlers.pop(request_type, None)
+
+
 async def _freeze_package(session: AsyncSession, ctx: CompletionContext) -> dict[str, Any]:
     """Build the access or portability package and store it, frozen, with the request."""
     built = await packaging.build(session, request=ctx.request, profile=ctx.profile,
