@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,11 +25,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
+from _common import account_token, dsn, ensure_database, free_port
 
-from app.auth.roles import ROLE_SCOPES, Role
-from app.core import security
-from app.core.config import Settings
+from app.auth.roles import Role
 from app.db import migrations
 
 URL = os.environ.get("REKISTERI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rk_rq_bench")
@@ -39,21 +36,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECRET = "bench-secret-" + "b" * 40
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_EMAIL = "heavy.person@example.com"
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def ensure_database() -> None:
-    """Create the benchmark database if it does not exist."""
-    url = make_url(URL)
-    admin = await asyncpg.connect(_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database):
-            await admin.execute(f'CREATE DATABASE "{url.database}"')
-    finally:
-        await admin.close()
 
 
 async def seed(conn: asyncpg.Connection) -> uuid.UUID:
@@ -95,26 +77,6 @@ async def seed(conn: asyncpg.Connection) -> uuid.UUID:
     return heavy
 
 
-async def controller_token(conn: asyncpg.Connection) -> str:
-    """A controller account made directly in the database and a token for it."""
-    user_id, now = uuid.uuid4(), datetime.now(UTC)
-    await conn.execute(
-        "INSERT INTO user_account (id, email, full_name, role, active, password_hash, must_change_password, "
-        "token_generation, created_at, updated_at) VALUES ($1, $2, 'Bench', 'controller', true, '!', false, 1, $3, $3)",
-        user_id, f"bench-{user_id.hex[:8]}@example.com", now)
-    settings = Settings(database_url=URL, jwt_secret=SECRET)
-    token, _ = security.issue_token(settings, sub=f"user:{user_id}", role="controller",
-                                    scopes=sorted(s.value for s in ROLE_SCOPES[Role.controller]), generation=1,
-                                    ttl_seconds=3600)
-    return token
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _profile() -> dict:
     profile = json.loads((ROOT / "profiles" / "selfluencer.json").read_text())
     profile["rights_policy"]["request_channels"] = ["letter", "in_person", "email", "web_form", "api"]
@@ -146,18 +108,18 @@ def one_round(http: httpx.Client, heavy: uuid.UUID) -> tuple[float, float, int, 
 
 def main() -> int:
     """Seed, serve, measure, report."""
-    asyncio.run(ensure_database())
+    asyncio.run(ensure_database(URL))
     migrations.upgrade(URL)
 
     async def prepare() -> tuple[uuid.UUID, str]:
-        conn = await asyncpg.connect(_dsn(URL))
+        conn = await asyncpg.connect(dsn(URL))
         try:
-            return await seed(conn), await controller_token(conn)
+            return await seed(conn), await account_token(conn, url=URL, secret=SECRET, role=Role.controller)
         finally:
             await conn.close()
 
     heavy, token = asyncio.run(prepare())
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
            "REKISTERI_WORKER_IN_PROCESS": "false"}
     server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
