@@ -78,6 +78,7 @@ async def seed(conn: asyncpg.Connection) -> uuid.UUID:
 
 
 def _profile() -> dict:
+    """The course company's profile accepting requests over the API too."""
     profile = json.loads((ROOT / "profiles" / "selfluencer.json").read_text())
     profile["rights_policy"]["request_channels"] = ["letter", "in_person", "email", "web_form", "api"]
     return profile
@@ -112,6 +113,7 @@ def main() -> int:
     migrations.upgrade(URL)
 
     async def prepare() -> tuple[uuid.UUID, str]:
+        """Seed and make a controller token."""
         conn = await asyncpg.connect(dsn(URL))
         try:
             return await seed(conn), await account_token(conn, url=URL, secret=SECRET, role=Role.controller)

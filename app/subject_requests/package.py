@@ -82,6 +82,7 @@ EV = ConsentEvent.__table__
 
 
 async def _records(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The relationship records of a registrant, oldest first."""
     stmt = (select(REC.c.id, REC.c.type, REC.c.occurred_at, REC.c.source, REC.c.external_id, REC.c.data,
                    REC.c.data_category, REC.c.created_at)
             .where(REC.c.registrant_id == registrant_id).order_by(REC.c.occurred_at, REC.c.id))
@@ -89,6 +90,7 @@ async def _records(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict
 
 
 async def _consent_events(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The consent ledger of a registrant, in effective order."""
     stmt = (select(EV.c.id, EV.c.purpose, EV.c.channel, EV.c.action, EV.c.source, EV.c.evidence, EV.c.given_by,
                    EV.c.effective_at, EV.c.recorded_at, EV.c.profile_version)
             .where(EV.c.registrant_id == registrant_id).order_by(EV.c.effective_at, EV.c.recorded_at, EV.c.id))
@@ -96,11 +98,13 @@ async def _consent_events(session: AsyncSession, registrant_id: uuid.UUID) -> li
 
 
 async def _consent_state(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The current consent state of a registrant."""
     return [dict(row) for row in await consents_repo.states_of(session, registrant_id=registrant_id)]
 
 
 async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
     # Every request of the person, this one included as it stood when the package was made.
+    """The data-subject requests of a registrant."""
     return await repo.of_registrant(session, registrant_id=registrant_id)
 
 
@@ -128,6 +132,7 @@ def registrant_dict(row: RowMapping) -> dict[str, Any]:
 
 
 def _localized(value: Any) -> dict[str, str] | None:
+    """A fi/en text as a plain dict (None stays None)."""
     return {"fi": value.fi, "en": value.en} if value is not None else None
 
 
@@ -195,6 +200,7 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
 @lru_cache
 def _environment() -> Environment:
     # Autoescape: record data comes from integrations and must show as text, never as markup.
+    """The Jinja2 environment of the letter, built once."""
     env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html", "html.j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["cell"] = _cell
@@ -202,6 +208,7 @@ def _environment() -> Environment:
 
 
 def _cell(value: Any) -> str:
+    """A value as table text: nested values as compact JSON, None as empty."""
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
@@ -210,6 +217,7 @@ def _cell(value: Any) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The union of the rows' keys (in first-seen order) and the rows."""
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))
@@ -240,6 +248,7 @@ def render_zip(content: bytes) -> bytes:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV with a header of every key."""
     columns, _ = _table(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

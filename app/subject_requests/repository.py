@@ -39,6 +39,7 @@ class RequestFilter:
 
 
 def _select() -> Any:
+    """The request columns (never the callback secret) and whether a package exists."""
     return select(*_COLUMNS, _HAS_PACKAGE)
 
 

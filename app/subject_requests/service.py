@@ -142,6 +142,7 @@ def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[str
 
 
 def _read(row: RowMapping | dict[str, Any], now: datetime) -> RequestRead:
+    """A request row as the response body, with `overdue` and the allowed actions derived now."""
     data = dict(row)
     data["overdue"] = data["status"] in ALLOWED and bool(ALLOWED[data["status"]]) and now > data["due_at"]
     data["allowed_actions"] = allowed_actions(row, now)
@@ -149,12 +150,14 @@ def _read(row: RowMapping | dict[str, Any], now: datetime) -> RequestRead:
 
 
 def _aware(value: datetime, loc: list[str | int]) -> datetime:
+    """The time if it carries a UTC offset; 422 naming `loc` if it is naive."""
     if value.tzinfo is None:
         raise Invalid("a time needs its UTC offset (RFC 3339)", loc=loc)
     return value
 
 
 async def _profile(session: AsyncSession) -> tuple[int, RegisterProfile]:
+    """The number and profile of the version in force; 409 before the first is written."""
     current = await register.current_version(session)
     if current is None:
         raise Conflict("no register profile has been written yet: PUT /v1/register")
@@ -163,6 +166,7 @@ async def _profile(session: AsyncSession) -> tuple[int, RegisterProfile]:
 
 async def _visible(session: AsyncSession, actor: Principal, request_id: uuid.UUID, *,
                    for_update: bool = False) -> RowMapping:
+    """The request row if the caller may see it (automation clients: their own); 404 otherwise."""
     row = await repo.get(session, request_id=request_id, creator=_creator(actor), for_update=for_update)
     if row is None:
         raise NotFound(_NOT_FOUND)
@@ -171,6 +175,7 @@ async def _visible(session: AsyncSession, actor: Principal, request_id: uuid.UUI
 
 def _audit(session: AsyncSession, actor: Principal, action: str, row: RowMapping | dict[str, Any],
            **details: Any) -> None:
+    """Audit an action on a request, naming its registrant when linked."""
     ids = [row["registrant_id"]] if row["registrant_id"] else []
     audit.record(session, actor=actor, action=action, resource_type="subject_request", resource_id=row["id"],
                  registrant_ids=ids, details=details or None)
@@ -194,6 +199,7 @@ async def _flags(session: AsyncSession, *, request_id: uuid.UUID, registrant_id:
 
 async def _registrant_id(session: AsyncSession, actor: Principal, registrant_id: uuid.UUID,
                          loc: list[str | int]) -> uuid.UUID:
+    """The id of a registrant the caller may see; 404 naming `loc` otherwise."""
     try:
         row = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id)
     except NotFound as exc:
@@ -301,6 +307,7 @@ class _Step:
 
 async def _link(session: AsyncSession, actor: Principal, row: RowMapping, registrant_id: uuid.UUID,
                 profile: RegisterProfile) -> dict[str, Any]:
+    """Link a registrant and recompute the duplicate and free-interval flags."""
     linked = await _registrant_id(session, actor, registrant_id, ["body", "registrant_id"])
     flags = await _flags(session, request_id=row["id"], registrant_id=linked, type_=row["type"],
                          received_at=row["received_at"], profile=profile)
@@ -309,6 +316,7 @@ async def _link(session: AsyncSession, actor: Principal, row: RowMapping, regist
 
 async def _verify(session: AsyncSession, actor: Principal, row: RowMapping, body: VerifyAction,
                   profile: RegisterProfile, now: datetime) -> _Step:
+    """Record the identity verification; an unsigned letter is refused when the profile requires signatures."""
     if row["channel"] == "letter" and not row["signed"] and profile.rights_policy.signature_required:
         raise Invalid("the register requires a signed letter and this letter is not signed: ask for a signed one",
                       loc=["body", "action"])
@@ -324,6 +332,7 @@ async def _verify(session: AsyncSession, actor: Principal, row: RowMapping, body
 
 
 def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: datetime) -> _Step:
+    """Extend the deadline once, before it passes, with a reason told to the person."""
     allowed = allowed_actions(row, now)
     if row["extended_at"] is not None:
         raise Conflict("the deadline was already extended once; it cannot be extended again",
@@ -344,6 +353,7 @@ def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: 
 
 async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, body: CompleteAction,
                     current: tuple[int, RegisterProfile], now: datetime) -> _Step:
+    """Complete a verified, linked request: record any fee, then run the type's completion handler."""
     if row["verified_at"] is None or row["registrant_id"] is None:
         raise Conflict("a request is completed only after the identity is verified and the registrant linked",
                        extra={"allowed_actions": allowed_actions(row, now)})
@@ -363,6 +373,7 @@ async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, bo
 
 
 def _reject(row: RowMapping, body: RejectAction) -> _Step:
+    """Refuse a request with its reason (the Art. 12(5) justification) and the right to complain."""
     rejection: dict[str, Any] = {"reason": body.reason, "ground": body.ground}
     if body.ground in ("manifestly_unfounded", "excessive"):
         rejection["art_12_5_justification"] = body.reason
