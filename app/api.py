@@ -10,6 +10,8 @@ from app.consents.router import router as consents_router
 from app.register.router import router as register_router
 from app.registrants.router import router as registrants_router
 from app.registrants.router import stats_router
+from app.subject_requests.router import router as requests_router
+from app.subject_requests.router import stats_router as request_stats_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
@@ -19,4 +21,6 @@ router.include_router(audit_router)
 router.include_router(register_router)
 router.include_router(registrants_router)
 router.include_router(consents_router)
+router.include_router(requests_router)
 router.include_router(stats_router)
+router.include_router(request_stats_router)

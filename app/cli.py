@@ -1,4 +1,4 @@
-"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up, worker."""
+"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up, worker, requests due."""
 
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
         cutoff = f" (older than {line.cutoff.isoformat()})" if line.cutoff else ""
         print(f"{line.category:<20} {line.table:<20} {outcome}{cutoff}")
     print(f"{verb} {sum(line.count for line in lines)} rows in {len(lines)} categories")
+    return 0
+
+
+def parse_days(value: str) -> int:
+    """`7d` or `7` as a number of days (for `requests due --within`)."""
+    text = value.strip().lower().removesuffix("d")
+    if not text.isdigit() or not 0 < int(text) <= 366:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days such as 7d")
+    return int(text)
+
+
+def cmd_requests_due(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the request dashboard figures (as GET /v1/stats/requests) as JSON, for a cron job."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from app.auth.principal import SYSTEM  # noqa: PLC0415
+    from app.subject_requests import service  # noqa: PLC0415
+
+    figures = _run_in_session(settings, lambda s: service.stats(s, actor=SYSTEM, within=timedelta(days=args.within)))
+    print(figures.model_dump_json(indent=2))
     return 0
 
 
@@ -193,6 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--batch", type=int, default=0, help="messages claimed at a time (default: settings)")
     worker.add_argument("--concurrency", type=int, default=0, help="messages sent at once (default: settings)")
     worker.set_defaults(func=cmd_worker)
+    requests = commands.add_parser("requests", help="data-subject request jobs")
+    request_jobs = requests.add_subparsers(dest="job", required=True)
+    due = request_jobs.add_parser("due", help="print open, overdue and soon-due requests (as /v1/stats/requests)")
+    due.add_argument("--within", type=parse_days, default=7, help="the 'due soon' window, e.g. 7d (default)")
+    due.set_defaults(func=cmd_requests_due)
     up = commands.add_parser("up", help="migrate, bootstrap on first start, and serve")
     serve_options(up)
     up.add_argument("--email", default="controller@example.com", help="email of the first controller")

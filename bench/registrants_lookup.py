@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,12 +27,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from _common import account_token, dsn, ensure_database, free_port
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
 
-from app.auth.roles import ROLE_SCOPES, Role
-from app.core import security
-from app.core.config import Settings
+from app.auth.roles import Role
 from app.db import migrations
 from app.db.pagination import PageParams
 from app.registrants import repository as repo
@@ -49,21 +46,6 @@ request = function()
   return wrk.format(nil, "/v1/registrants?email=person" .. math.random(0, %d) .. "%%40example.com")
 end
 """ % (REGISTRANTS - 1)
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def ensure_database() -> None:
-    """Create the benchmark database if it does not exist."""
-    url = make_url(URL)
-    admin = await asyncpg.connect(_dsn(url.set(database="postgres").render_as_string(hide_password=False)))
-    try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", url.database):
-            await admin.execute(f'CREATE DATABASE "{url.database}"')
-    finally:
-        await admin.close()
 
 
 async def seed(conn: asyncpg.Connection) -> None:
@@ -94,20 +76,6 @@ async def seed(conn: asyncpg.Connection) -> None:
           f"in {time.perf_counter() - started:.0f}s")
 
 
-async def staff_token(conn: asyncpg.Connection) -> str:
-    """A staff account made directly in the database and a token for it."""
-    user_id, now = uuid.uuid4(), datetime.now(UTC)
-    await conn.execute(
-        "INSERT INTO user_account (id, email, full_name, role, active, password_hash, must_change_password, "
-        "token_generation, created_at, updated_at) VALUES ($1, $2, 'Bench Staff', 'staff', true, '!', false, 1, $3, $3)",
-        user_id, f"bench-{user_id.hex[:8]}@example.com", now)
-    settings = Settings(database_url=URL, jwt_secret=SECRET)
-    token, _ = security.issue_token(settings, sub=f"user:{user_id}", role="staff",
-                                    scopes=sorted(s.value for s in ROLE_SCOPES[Role.staff]), generation=1,
-                                    ttl_seconds=3600)
-    return token
-
-
 async def explain(conn: asyncpg.Connection) -> None:
     """Print the plans of the statements the service runs for the two lookups."""
     params = PageParams(limit=50)
@@ -117,12 +85,6 @@ async def explain(conn: asyncpg.Connection) -> None:
         sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
         plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql)
         print(f"\n-- lookup by {label}\n" + "\n".join(r[0] for r in plan))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wrk(url: str, token: str, script: str | None = None) -> float:
@@ -138,20 +100,20 @@ def wrk(url: str, token: str, script: str | None = None) -> float:
 
 def main() -> int:
     """Seed, explain, serve, measure, report."""
-    asyncio.run(ensure_database())
+    asyncio.run(ensure_database(URL))
     migrations.upgrade(URL)
 
     async def prepare() -> str:
-        conn = await asyncpg.connect(_dsn(URL))
+        conn = await asyncpg.connect(dsn(URL))
         try:
             await seed(conn)
             await explain(conn)
-            return await staff_token(conn)
+            return await account_token(conn, url=URL, secret=SECRET, role=Role.staff)
         finally:
             await conn.close()
 
     token = asyncio.run(prepare())
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET}
     server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
                                "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

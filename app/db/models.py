@@ -14,9 +14,11 @@ from app.registrants.models import (
     RegistrantRef,
     RelationshipRecord,
 )
+from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, SubjectRequestPackage
 
 __all__ = [
     "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "ConsentEvent", "ConsentState",
     "IdempotencyKey", "LoginThrottle", "OutboxMessage", "RegisterVersion", "Registrant", "RegistrantCustomerType",
-    "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "UserAccount",
+    "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "SubjectRequest", "SubjectRequestEvent",
+    "SubjectRequestPackage", "UserAccount",
 ]

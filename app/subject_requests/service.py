@@ -1,0 +1,490 @@
+"""Rules of data-subject requests: filing, deadlines, the free interval, the lifecycle, packages, callbacks."""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit import service as audit
+from app.auth.principal import Principal
+from app.auth.roles import Role
+from app.core import clock
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.db.pagination import Page, PageParams, make_page
+from app.outbox import service as outbox
+from app.outbox.urls import validate_callback_url
+from app.register import service as register
+from app.register.schemas import RegisterProfile
+from app.registrants import service as registrants
+from app.subject_requests import package as packaging
+from app.subject_requests import repository as repo
+from app.subject_requests.deadlines import add_duration, add_months
+from app.subject_requests.repository import RequestFilter
+from app.subject_requests.schemas import (
+    CompleteAction,
+    ExtendAction,
+    LinkAction,
+    RejectAction,
+    RequestCreate,
+    RequestCreated,
+    RequestDetail,
+    RequestRead,
+    RequestStats,
+    StartAction,
+    Transition,
+    VerifyAction,
+    WithdrawAction,
+)
+from app.subject_requests.texts import TEXTS
+
+_NOT_FOUND = "no such request"
+# Which actions each status allows; `link` and `extend` keep the status, the others move it.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "received": ("verify", "link", "extend", "reject", "withdraw"),
+    "verified": ("start", "link", "extend", "reject", "withdraw"),
+    "in_progress": ("complete", "link", "extend", "reject", "withdraw"),
+    "completed": (), "rejected": (), "withdrawn": (),
+}
+TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed", "reject": "rejected",
+          "withdraw": "withdrawn"}
+# A script may file, follow and withdraw its requests; verifying identity and answering stay with named persons.
+AUTOMATION_ACTIONS = ("withdraw",)
+PACKAGE_TYPES = ("access", "portability")
+EXPORT_FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8", "zip": "application/zip"}
+
+
+# --- completion handlers (issue 8 adds rectification, erasure, restriction and objection) --------
+
+@dataclass(frozen=True)
+class CompletionContext:
+    """What a completion handler gets: the request as locked, the action, the profile in force, and now."""
+
+    actor: Principal
+    request: RowMapping
+    action: CompleteAction
+    profile: RegisterProfile
+    profile_version: int
+    now: datetime
+
+
+CompletionHandler = Callable[[AsyncSession, CompletionContext], Awaitable[dict[str, Any] | None]]
+_completion_handlers: dict[str, CompletionHandler] = {}
+
+
+def register_completion_handler(request_type: str, handler: CompletionHandler) -> None:
+    """Do a request type's work inside the `complete` transition's transaction; the dict it returns joins `outcome`.
+
+    A handler that raises a DomainError refuses the completion and nothing it did is kept.
+    """
+    _completion_handlers[request_type] = handler
+
+
+def completion_handler(request_type: str) -> CompletionHandler | None:
+    """The handler registered for a request type, if any."""
+    return _completion_handlers.get(request_type)
+
+
+def unregister_completion_handler(request_type: str) -> None:
+    """Remove a type's completion handler (tests)."""
+    _completion_handlers.pop(request_type, None)
+
+
+async def _freeze_package(session: AsyncSession, ctx: CompletionContext) -> dict[str, Any]:
+    """Build the access or portability package and store it, frozen, with the request."""
+    built = await packaging.build(session, request=ctx.request, profile=ctx.profile,
+                                  profile_version=ctx.profile_version, now=ctx.now)
+    await repo.save_package(session, values={
+        "request_id": ctx.request["id"], "format_version": packaging.FORMAT_VERSION, "generated_at": ctx.now,
+        "sha256": built.sha256, "language": built.language, "content": built.content})
+    return {"package": {"sha256": built.sha256, "format_version": packaging.FORMAT_VERSION,
+                        "bytes": len(built.content)}}
+
+
+register_completion_handler("access", _freeze_package)
+register_completion_handler("portability", _freeze_package)
+
+
+async def _callback_secret(session: AsyncSession, rest: str) -> str | None:
+    """The signing secret of `request:<id>` callbacks."""
+    try:
+        request_id = uuid.UUID(rest)
+    except ValueError:
+        return None
+    return await repo.callback_secret(session, request_id=request_id)
+
+
+outbox.register_signing_key_resolver("request", _callback_secret)
+# An objection names purposes, so a purpose it names may be retired but not deleted from the profile.
+register.register_purpose_usage_check(repo.purposes_named)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _creator(actor: Principal) -> str | None:
+    """Automation clients see only the requests they filed; everyone else with the scope sees all."""
+    return actor.subject if actor.role == Role.automation else None
+
+
+def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[str]:
+    """The actions the request's status allows now (extension only once and before the deadline)."""
+    actions = list(ALLOWED[row["status"]])
+    if "extend" in actions and (row["extended_at"] is not None or now >= row["due_at"]):
+        actions.remove("extend")
+    return actions
+
+
+def _read(row: RowMapping | dict[str, Any], now: datetime) -> RequestRead:
+    """A request row as the response body, with `overdue` and the allowed actions derived now."""
+    data = dict(row)
+    data["overdue"] = data["status"] in ALLOWED and bool(ALLOWED[data["status"]]) and now > data["due_at"]
+    data["allowed_actions"] = allowed_actions(row, now)
+    return RequestRead.model_validate(data)
+
+
+def _aware(value: datetime, loc: list[str | int]) -> datetime:
+    """The time if it carries a UTC offset; 422 naming `loc` if it is naive."""
+    if value.tzinfo is None:
+        raise Invalid("a time needs its UTC offset (RFC 3339)", loc=loc)
+    return value
+
+
+async def _profile(session: AsyncSession) -> tuple[int, RegisterProfile]:
+    """The number and profile of the version in force; 409 before the first is written."""
+    current = await register.current_version(session)
+    if current is None:
+        raise Conflict("no register profile has been written yet: PUT /v1/register")
+    return current
+
+
+async def _visible(session: AsyncSession, actor: Principal, request_id: uuid.UUID, *,
+                   for_update: bool = False) -> RowMapping:
+    """The request row if the caller may see it (automation clients: their own); 404 otherwise."""
+    row = await repo.get(session, request_id=request_id, creator=_creator(actor), for_update=for_update)
+    if row is None:
+        raise NotFound(_NOT_FOUND)
+    return row
+
+
+def _audit(session: AsyncSession, actor: Principal, action: str, row: RowMapping | dict[str, Any],
+           **details: Any) -> None:
+    """Audit an action on a request, naming its registrant when linked."""
+    ids = [row["registrant_id"]] if row["registrant_id"] else []
+    audit.record(session, actor=actor, action=action, resource_type="subject_request", resource_id=row["id"],
+                 registrant_ids=ids, details=details or None)
+
+
+async def _flags(session: AsyncSession, *, request_id: uuid.UUID, registrant_id: uuid.UUID | None, type_: str,
+                 received_at: datetime, profile: RegisterProfile) -> dict[str, Any]:
+    """Duplicate and free-interval flags of a request about a registrant."""
+    flags: dict[str, Any] = {"duplicate_of": None, "free": True, "previous_request_id": None}
+    if registrant_id is None:
+        return flags
+    flags["duplicate_of"] = await repo.first_open_of(session, registrant_id=registrant_id, type_=type_,
+                                                     exclude=request_id)
+    months = profile.rights_policy.free_access_interval_months
+    if type_ == "access" and months:
+        previous = await repo.last_completed_access(session, registrant_id=registrant_id, exclude=request_id,
+                                                    since=add_months(received_at, -months))
+        flags.update(free=previous is None, previous_request_id=previous)
+    return flags
+
+
+async def _registrant_id(session: AsyncSession, actor: Principal, registrant_id: uuid.UUID,
+                         loc: list[str | int]) -> uuid.UUID:
+    """The id of a registrant the caller may see; 404 naming `loc` otherwise."""
+    try:
+        row = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    except NotFound as exc:
+        raise NotFound("no such registrant", errors=[{"loc": loc, "msg": "no such registrant"}]) from exc
+    return row["id"]
+
+
+def _check_content(data: RequestCreate, profile: RegisterProfile) -> None:
+    """Changes only for rectification (naming editable fields), purposes only for objection (known ones)."""
+    if data.type == "rectification":
+        if not data.changes:
+            raise Invalid("a rectification request names at least one change", loc=["body", "changes"])
+        for i, change in enumerate(data.changes):
+            if change.field not in registrants.EDITABLE_FIELDS:
+                raise Invalid(f"unknown field {change.field!r}; correctable: {', '.join(registrants.EDITABLE_FIELDS)}",
+                              loc=["body", "changes", i, "field"])
+    elif data.changes:
+        raise Invalid("only a rectification request names changes", loc=["body", "changes"])
+    if data.type == "objection":
+        if not data.purposes:
+            raise Invalid("an objection names at least one purpose", loc=["body", "purposes"])
+        for i, code in enumerate(data.purposes):
+            if profile.purpose(code) is None:
+                raise Invalid(f"unknown purpose {code!r}: the register profile does not define it",
+                              loc=["body", "purposes", i])
+    elif data.purposes:
+        raise Invalid("only an objection names purposes", loc=["body", "purposes"])
+
+
+# --- filing and reading ---------------------------------------------------------------------
+
+async def file_request(session: AsyncSession, *, actor: Principal, data: RequestCreate,
+                       allowlist: list[str]) -> RequestCreated:
+    """File a request: check it, set its deadline and flags, and return it with its callback secret."""
+    _, profile = await _profile(session)
+    now = clock.utcnow()
+    received_at = _aware(data.received_at, ["body", "received_at"]) if data.received_at else now
+    if received_at > now:
+        raise Invalid("the received time is in the future", loc=["body", "received_at"])
+    accepted = [c.value for c in profile.rights_policy.request_channels]
+    if data.channel.value not in accepted:
+        raise Invalid(f"the register accepts requests by {', '.join(accepted)}, not {data.channel.value}",
+                      loc=["body", "channel"])
+    _check_content(data, profile)
+    url, secret = None, None
+    if data.status_callback_url is not None:
+        url = await validate_callback_url(data.status_callback_url, allowlist=allowlist,
+                                          loc=["body", "status_callback_url"])
+        secret = secrets.token_urlsafe(32)
+    registrant_id = None
+    if data.registrant_id is not None:
+        registrant_id = await _registrant_id(session, actor, data.registrant_id, ["body", "registrant_id"])
+    request_id = uuid.uuid4()
+    due = add_duration(received_at, profile.rights_policy.response_time)
+    values = {
+        "id": request_id, "type": data.type.value, "status": "received", "registrant_id": registrant_id,
+        "requester": data.requester.model_dump(mode="json", exclude_none=True), "on_behalf": data.on_behalf.value,
+        "received_at": received_at, "channel": data.channel.value, "signed": data.signed, "details": data.details,
+        "changes": [c.model_dump(mode="json") for c in data.changes], "purposes": list(data.purposes),
+        "due_at": due, "original_due_at": due, "status_callback_url": url, "callback_secret": secret,
+        "created_by": actor.subject, "created_at": now, "updated_at": now,
+        **await _flags(session, request_id=request_id, registrant_id=registrant_id, type_=data.type.value,
+                       received_at=received_at, profile=profile),
+    }
+    await repo.insert_request(session, values=values)
+    await repo.add_event(session, values={"request_id": request_id, "at": now, "action": "file", "from_status": None,
+                                          "to_status": "received", "actor": actor.subject,
+                                          "actor_name": actor.name, "details": {}})
+    _audit(session, actor, "request.create", values, type=data.type.value)
+    row = await repo.get(session, request_id=request_id, creator=None)
+    assert row is not None
+    return RequestCreated.model_validate({**_read(row, now).model_dump(), "callback_secret": secret})
+
+
+async def get_request(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID) -> RequestDetail:
+    """One request the caller may see, with its transition log; the read is audited."""
+    row = await _visible(session, actor, request_id)
+    events = await repo.events_of(session, request_id=request_id)
+    _audit(session, actor, "request.read", row)
+    return RequestDetail.model_validate({**_read(row, clock.utcnow()).model_dump(), "events": events})
+
+
+async def list_requests(session: AsyncSession, *, actor: Principal, filters: RequestFilter,
+                        params: PageParams) -> Page[RequestRead]:
+    """A page of the requests the caller may see, in order of receipt; the read is audited."""
+    now = clock.utcnow()
+    rows = await repo.find(session, filters=filters, creator=_creator(actor), now=now, params=params)
+    page = make_page(rows, params, key=lambda r: [r["received_at"].isoformat(), str(r["id"])],
+                     convert=lambda r: _read(r, now))
+    audit.record(session, actor=actor, action="request.list", resource_type="subject_request",
+                 registrant_ids=[r.registrant_id for r in page.items if r.registrant_id],
+                 details={"count": len(page.items)})
+    return page
+
+
+# --- transitions ----------------------------------------------------------------------------
+
+@dataclass
+class _Step:
+    """What one action changes: column values and what the transition log records."""
+
+    values: dict[str, Any]
+    details: dict[str, Any]
+
+
+async def _link(session: AsyncSession, actor: Principal, row: RowMapping, registrant_id: uuid.UUID,
+                profile: RegisterProfile) -> dict[str, Any]:
+    """Link a registrant and recompute the duplicate and free-interval flags."""
+    linked = await _registrant_id(session, actor, registrant_id, ["body", "registrant_id"])
+    flags = await _flags(session, request_id=row["id"], registrant_id=linked, type_=row["type"],
+                         received_at=row["received_at"], profile=profile)
+    return {"registrant_id": linked, **flags}
+
+
+async def _verify(session: AsyncSession, actor: Principal, row: RowMapping, body: VerifyAction,
+                  profile: RegisterProfile, now: datetime) -> _Step:
+    """Record the identity verification; an unsigned letter is refused when the profile requires signatures."""
+    if row["channel"] == "letter" and not row["signed"] and profile.rights_policy.signature_required:
+        raise Invalid("the register requires a signed letter and this letter is not signed: ask for a signed one",
+                      loc=["body", "action"])
+    if body.method == "signed_letter" and not (row["channel"] == "letter" and row["signed"]):
+        raise Invalid("the request is not a signed letter", loc=["body", "method"])
+    values: dict[str, Any] = {}
+    if body.registrant_id is not None:
+        values = await _link(session, actor, row, body.registrant_id, profile)
+    verification = {"method": body.method.value, "evidence_ref": body.evidence_ref, "by": actor.subject,
+                    "by_name": actor.name, "at": now.isoformat()}
+    return _Step({**values, "verification": verification, "verified_at": now},
+                 {"method": body.method.value, "evidence_ref": body.evidence_ref})
+
+
+def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: datetime) -> _Step:
+    """Extend the deadline once, before it passes, with a reason told to the person."""
+    allowed = allowed_actions(row, now)
+    if row["extended_at"] is not None:
+        raise Conflict("the deadline was already extended once; it cannot be extended again",
+                       extra={"allowed_actions": allowed})
+    if now >= row["due_at"]:
+        raise Conflict("the deadline has passed; an extension must be made before it",
+                       extra={"allowed_actions": allowed})
+    if not body.person_informed:
+        raise Invalid("the person must be told of the extension and its reason first",
+                      loc=["body", "person_informed"])
+    told = _aware(body.informed_at, ["body", "informed_at"]) if body.informed_at else now
+    if told > now:
+        raise Invalid("the time the person was told is in the future", loc=["body", "informed_at"])
+    due = add_duration(row["original_due_at"], profile.rights_policy.extension)
+    return _Step({"due_at": due, "extended_at": now, "extension_reason": body.reason, "extension_told_at": told},
+                 {"reason": body.reason, "due_at": due.isoformat()})
+
+
+async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, body: CompleteAction,
+                    current: tuple[int, RegisterProfile], now: datetime) -> _Step:
+    """Complete a verified, linked request: record any fee, then run the type's completion handler."""
+    if row["verified_at"] is None or row["registrant_id"] is None:
+        raise Conflict("a request is completed only after the identity is verified and the registrant linked",
+                       extra={"allowed_actions": allowed_actions(row, now)})
+    outcome: dict[str, Any] = dict(row["outcome"] or {})
+    if body.fee is not None:
+        if body.fee.ground == "repeat_within_free_interval" and row["free"]:
+            raise Invalid("this request is inside no free interval: it is free", loc=["body", "fee", "ground"])
+        outcome["fee"] = body.fee.model_dump(mode="json")
+    if body.note:
+        outcome["note"] = body.note
+    handler = _completion_handlers.get(row["type"])
+    if handler is not None:
+        ctx = CompletionContext(actor=actor, request=row, action=body, profile=current[1],
+                                profile_version=current[0], now=now)
+        outcome.update(await handler(session, ctx) or {})
+    return _Step({"outcome": outcome, "completed_at": now}, {"fee": outcome.get("fee")} if body.fee else {})
+
+
+def _reject(row: RowMapping, body: RejectAction) -> _Step:
+    """Refuse a request with its reason (the Art. 12(5) justification) and the right to complain."""
+    rejection: dict[str, Any] = {"reason": body.reason, "ground": body.ground}
+    if body.ground in ("manifestly_unfounded", "excessive"):
+        rejection["art_12_5_justification"] = body.reason
+    outcome = {**(row["outcome"] or {}), "rejection": rejection, "complaint": TEXTS["complaint"]}
+    return _Step({"outcome": outcome}, {"ground": body.ground})
+
+
+async def transition(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID,
+                     body: Transition) -> RequestRead:
+    """Apply one lifecycle action; 409 listing the allowed ones when the status does not allow it."""
+    row = await _visible(session, actor, request_id, for_update=True)
+    if actor.role == Role.automation and body.action not in AUTOMATION_ACTIONS:
+        raise Forbidden(f"an automation client may only {', '.join(AUTOMATION_ACTIONS)} its requests; "
+                        "staff verify identity and answer them",
+                        errors=[{"loc": ["body", "action"], "msg": "staff only"}])
+    now = clock.utcnow()
+    allowed = allowed_actions(row, now)
+    if body.action not in ALLOWED[row["status"]]:
+        raise Conflict(f"a {row['status']} request cannot be told to {body.action}; allowed: "
+                       f"{', '.join(allowed) or 'nothing (it is closed)'}", extra={"allowed_actions": allowed})
+    current = await _profile(session)
+    if isinstance(body, VerifyAction):
+        step = await _verify(session, actor, row, body, current[1], now)
+    elif isinstance(body, LinkAction):
+        step = _Step(await _link(session, actor, row, body.registrant_id, current[1]), {})
+    elif isinstance(body, ExtendAction):
+        step = _extend(row, body, current[1], now)
+    elif isinstance(body, CompleteAction):
+        step = await _complete(session, actor, row, body, current, now)
+    elif isinstance(body, RejectAction):
+        step = _reject(row, body)
+    elif isinstance(body, WithdrawAction):
+        step = _Step({"outcome": {**(row["outcome"] or {}), "withdrawal": {"reason": body.reason}}}, {})
+    else:
+        assert isinstance(body, StartAction)
+        step = _Step({}, {})
+    status = TARGET.get(body.action, row["status"])
+    await repo.update_request(session, request_id=row["id"], values={**step.values, "status": status,
+                                                                      "updated_at": now})
+    await repo.add_event(session, values={"request_id": row["id"], "at": now, "action": body.action,
+                                          "from_status": row["status"], "to_status": status, "actor": actor.subject,
+                                          "actor_name": actor.name, "details": step.details})
+    updated = await repo.get(session, request_id=row["id"], creator=None)
+    assert updated is not None
+    _audit(session, actor, f"request.{body.action}", updated, status=status, **step.details)
+    if status != row["status"] and updated["status_callback_url"]:
+        await _notify(session, updated, previous=row["status"], action=body.action, now=now)
+    return _read(updated, now)
+
+
+async def _notify(session: AsyncSession, row: RowMapping, *, previous: str, action: str, now: datetime) -> None:
+    """Queue the signed status callback (the outbox retries it with backoff)."""
+    body = {"event": "request.status_changed", "request_id": str(row["id"]), "type": row["type"],
+            "status": row["status"], "previous_status": previous, "action": action, "at": now.isoformat(),
+            "due_at": row["due_at"].isoformat(), "package_available": bool(row["package_available"])}
+    await outbox.enqueue(session, kind="webhook", ref_type="request.status", ref_id=row["id"],
+                         registrant_id=row["registrant_id"],
+                         payload={"url": row["status_callback_url"], "body": body,
+                                  "signing_key_ref": f"request:{row['id']}"})
+
+
+# --- the package ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Exported:
+    """A downloaded package in one format."""
+
+    content: bytes | str
+    media_type: str
+    filename: str
+    sha256: str
+
+
+async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID, fmt: str,
+                 lang: str | None) -> Exported:
+    """The frozen package of a completed access or portability request; the download is audited."""
+    row = await _visible(session, actor, request_id)
+    if row["type"] not in PACKAGE_TYPES:
+        raise Conflict(f"a {row['type']} request has no package; only access and portability requests do")
+    stored = await repo.package(session, request_id=request_id)
+    if stored is None:
+        raise Conflict(f"the package is made when the request is completed; it is {row['status']}",
+                       extra={"allowed_actions": allowed_actions(row, clock.utcnow())})
+    name = f"{row['type']}-{row['id']}"
+    if fmt == "html":
+        content: bytes | str = packaging.render_html(stored["content"], lang=lang or stored["language"])
+    elif fmt == "zip":
+        content = packaging.render_zip(stored["content"])
+    else:
+        content = stored["content"]
+    _audit(session, actor, "request.export.download", row, format=fmt, sha256=stored["sha256"])
+    return Exported(content=content, media_type=EXPORT_FORMATS[fmt], filename=f"{name}.{fmt}",
+                    sha256=stored["sha256"])
+
+
+# --- statistics -----------------------------------------------------------------------------
+
+async def stats(session: AsyncSession, *, actor: Principal, within: timedelta = timedelta(days=7)) -> RequestStats:
+    """Open requests by type and status, overdue, due soon, median days to complete (90 days), extensions."""
+    now = clock.utcnow()
+    by_type: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for row in await repo.open_counts(session):
+        by_type[row["type"]] = by_type.get(row["type"], 0) + row["n"]
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+    times = await repo.completion_times(session, since=now - timedelta(days=90))
+    days = [(done - received).total_seconds() / 86400 for received, done in times]
+    return RequestStats(
+        generated_at=now, open_by_type=by_type, open_by_status=by_status, open_total=sum(by_type.values()),
+        overdue=await repo.count_open_due(session, before=now),
+        due_within_days=within.days, due_within=await repo.count_open_due(session, before=now + within, after=now),
+        median_days_to_complete_90d=round(statistics.median(days), 2) if days else None, completed_90d=len(days),
+        extensions_used=await repo.count_extended(session),
+    )

@@ -1,0 +1,239 @@
+"""POST /v1/requests/{id}/transitions: the lifecycle, refusals, identity, extensions, the free interval, fees."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+ACTIONS = ("verify", "link", "start", "extend", "complete", "reject", "withdraw")
+ALLOWED = {
+    "received": {"verify", "link", "extend", "reject", "withdraw"},
+    "verified": {"start", "link", "extend", "reject", "withdraw"},
+    "in_progress": {"complete", "link", "extend", "reject", "withdraw"},
+    "completed": set(), "rejected": set(), "withdrawn": set(),
+}
+TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed", "reject": "rejected",
+          "withdraw": "withdrawn"}
+
+
+def fields_for(action: str, registrant_id: str) -> dict:
+    """A valid body of each action."""
+    return {"verify": {"method": "existing_account", "registrant_id": registrant_id},
+            "link": {"registrant_id": registrant_id}, "extend": {"reason": "many records", "person_informed": True},
+            "reject": {"reason": "not a request"}}.get(action, {})
+
+
+class TestAuth:
+    async def test_anonymous_401(self, client, file):
+        made = await file()
+        r = await client.post(f"/v1/requests/{made['id']}/transitions", json={"action": "withdraw"})
+        assert r.status_code == 401
+
+    async def test_roles_without_requests_write_403(self, client, accounts, file):
+        made = await file()
+        for role in ("auditor", "viewer", "integration"):
+            r = await client.post(f"/v1/requests/{made['id']}/transitions", headers=accounts[role].headers,
+                                  json={"action": "withdraw"})
+            assert r.status_code == 403, role
+
+    async def test_staff_and_the_filing_automation_client_may(self, client, accounts, file):
+        for role in ("staff", "automation"):
+            made = await file(account=accounts["automation"])
+            r = await client.post(f"/v1/requests/{made['id']}/transitions", headers=accounts[role].headers,
+                                  json={"action": "withdraw"})
+            assert r.status_code == 200, (role, r.text)
+
+    async def test_automation_may_only_withdraw(self, accounts, file, registrant, act):
+        bot = accounts["automation"]
+        made = await file(account=bot, registrant_id=await registrant())
+        for action in ("verify", "link", "start", "extend", "complete", "reject"):
+            r = await act(made["id"], action, account=bot, **fields_for(action, made["registrant_id"]))
+            assert r.status_code == 403, (action, r.text)
+        assert (await act(made["id"], "withdraw", account=bot)).json()["status"] == "withdrawn"
+
+    async def test_unknown_request_404(self, act):
+        assert (await act(str(uuid.uuid4()), "withdraw")).status_code == 404
+
+
+class TestLifecycle:
+    async def test_access_from_received_to_completed(self, client, controller, file, registrant, act):
+        person = await registrant()
+        made = await file()
+        assert made["registrant_id"] is None
+        verified = (await act(made["id"], "verify", method="strong_electronic_identification",
+                              evidence_ref="ftn-123", registrant_id=person)).json()
+        assert verified["status"] == "verified" and verified["registrant_id"] == person
+        assert verified["verification"]["method"] == "strong_electronic_identification"
+        assert verified["verification"]["by"] == f"user:{controller.id}"
+        started = (await act(made["id"], "start")).json()
+        assert started["status"] == "in_progress" and started["allowed_actions"][0] == "complete"
+        done = await act(made["id"], "complete", note="sent by post")
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert body["status"] == "completed" and body["completed_at"] and body["package_available"] is True
+        assert body["outcome"]["note"] == "sent by post" and len(body["outcome"]["package"]["sha256"]) == 64
+        assert body["allowed_actions"] == []
+        log = await client.get("/v1/audit", headers=controller.headers, params={"registrant": person, "limit": 50})
+        actions = {e["action"] for e in log.json()["items"]}
+        assert {"request.verify", "request.start", "request.complete"} <= actions
+        detail = (await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)).json()
+        assert [(e["action"], e["from_status"], e["to_status"]) for e in detail["events"]] == [
+            ("file", None, "received"), ("verify", "received", "verified"), ("start", "verified", "in_progress"),
+            ("complete", "in_progress", "completed")]
+        assert detail["events"][1]["actor"] == f"user:{controller.id}"
+        assert detail["events"][1]["details"]["evidence_ref"] == "ftn-123"
+
+    @pytest.mark.parametrize("status", list(ALLOWED))
+    async def test_every_action_in_every_status(self, status, file, registrant, act, advance):
+        """Each status allows exactly its actions; the others answer 409 listing the allowed ones."""
+        person = await registrant()
+
+        async def in_status() -> str:
+            made = await file(registrant_id=person)
+            if status in ("verified", "in_progress", "completed"):
+                await advance(made["id"], person, until=status)
+            elif status in ("rejected", "withdrawn"):
+                r = await act(made["id"], "reject" if status == "rejected" else "withdraw", reason="not needed")
+                assert r.status_code == 200, r.text
+            return made["id"]
+
+        request_id = await in_status()
+        for action in ACTIONS:
+            if action in ALLOWED[status]:
+                continue
+            r = await act(request_id, action, **fields_for(action, person))
+            assert r.status_code == 409, (status, action, r.text)
+            assert set(r.json()["allowed_actions"]) == ALLOWED[status]
+        for action in sorted(ALLOWED[status]):
+            r = await act(await in_status(), action, **fields_for(action, person))
+            assert r.status_code == 200, (status, action, r.text)
+            assert r.json()["status"] == TARGET.get(action, status)
+
+    async def test_unknown_action_422(self, file, act):
+        made = await file()
+        r = await act(made["id"], "teleport")
+        assert r.status_code == 422
+
+
+class TestIdentity:
+    async def test_no_completion_before_the_registrant_is_linked(self, file, registrant, act):
+        made = await file()
+        assert (await act(made["id"], "verify", method="in_person")).status_code == 200
+        assert (await act(made["id"], "start")).status_code == 200
+        refused = await act(made["id"], "complete")
+        assert refused.status_code == 409
+        assert "linked" in refused.json()["detail"] and "complete" in refused.json()["allowed_actions"]
+        assert (await act(made["id"], "link", registrant_id=await registrant())).status_code == 200
+        assert (await act(made["id"], "complete")).json()["status"] == "completed"
+
+    async def test_no_completion_before_verification(self, file, registrant, act):
+        made = await file(registrant_id=await registrant())
+        r = await act(made["id"], "complete")
+        assert r.status_code == 409 and "verify" in r.json()["allowed_actions"]
+
+    async def test_unsigned_letter_refused_when_signatures_are_required(self, client, controller, file, act, policy):
+        made = await file(channel="letter", signed=False)
+        r = await act(made["id"], "verify", method="in_person")
+        assert r.status_code == 422 and "signed" in r.json()["detail"]
+        current = await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)
+        assert current.json()["status"] == "received"
+        signed = await file(channel="letter", signed=True)
+        assert (await act(signed["id"], "verify", method="signed_letter")).status_code == 200
+        await policy(signature_required=False)
+        assert (await act(made["id"], "verify", method="in_person")).status_code == 200
+
+    async def test_signed_letter_method_needs_a_signed_letter(self, file, act):
+        made = await file(channel="email")
+        r = await act(made["id"], "verify", method="signed_letter")
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "method"]
+
+    async def test_linking_an_unknown_registrant_404(self, file, act):
+        made = await file()
+        r = await act(made["id"], "link", registrant_id=str(uuid.uuid4()))
+        assert r.status_code == 404 and r.json()["errors"][0]["loc"] == ["body", "registrant_id"]
+
+
+class TestExtension:
+    async def test_once_before_the_deadline_with_a_reason(self, client, me, file, act):
+        await me.travel(datetime(2027, 2, 10, tzinfo=UTC))
+        made = await file(received_at="2027-01-31T09:00:00Z")
+        assert made["due_at"].startswith("2027-02-28T09:00:00")
+        r = await act(made["id"], "extend", reason="10,000 records to go through", person_informed=True,
+                      informed_at="2027-02-09T12:00:00Z")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["due_at"].startswith("2027-04-28T09:00:00") and body["original_due_at"].startswith("2027-02-28")
+        assert body["extension_reason"] == "10,000 records to go through"
+        assert body["extension_told_at"].startswith("2027-02-09T12:00:00") and "extend" not in body["allowed_actions"]
+        twice = await act(made["id"], "extend", reason="still more", person_informed=True)
+        assert twice.status_code == 409 and "already" in twice.json()["detail"]
+        assert "extend" not in twice.json()["allowed_actions"]
+
+    async def test_not_after_the_deadline(self, me, file, act):
+        await me.travel(datetime(2027, 3, 1, tzinfo=UTC))
+        made = await file(received_at="2027-01-31T09:00:00Z")
+        r = await act(made["id"], "extend", reason="too late now", person_informed=True)
+        assert r.status_code == 409 and "passed" in r.json()["detail"]
+
+    async def test_reason_and_telling_the_person_are_required(self, client, controller, file, act):
+        made = await file()
+        cases = [({"person_informed": True}, ["body", "extend", "reason"]),
+                 ({"reason": "busy", "person_informed": False}, ["body", "person_informed"]),
+                 ({"reason": "busy", "person_informed": True, "informed_at": "2999-01-01T00:00:00Z"},
+                  ["body", "informed_at"])]
+        for fields, loc in cases:
+            r = await act(made["id"], "extend", **fields)
+            assert r.status_code == 422, r.text
+            assert loc in [e["loc"] for e in r.json()["errors"]], r.json()
+        unchanged = (await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)).json()
+        assert unchanged["extended_at"] is None and unchanged["due_at"] == made["due_at"]
+
+
+class TestFreeInterval:
+    async def test_repeat_access_within_the_interval_is_not_free(self, me, file, registrant, act, advance):
+        person = await registrant()
+        await me.travel(datetime(2027, 1, 10, tzinfo=UTC))
+        first = await file(registrant_id=person)
+        await advance(first["id"], person)
+        await me.travel(datetime(2027, 5, 1, tzinfo=UTC))
+        repeat = await file(registrant_id=person)
+        assert repeat["free"] is False and repeat["previous_request_id"] == first["id"]
+        erasure = await file("erasure", registrant_id=person)
+        assert erasure["free"] is True
+        await advance(repeat["id"], person, until="in_progress")
+        no_reason = await act(repeat["id"], "complete", fee={"amount": "15.00", "ground": "excessive"})
+        assert no_reason.status_code == 422
+        assert ["body", "complete", "fee", "justification"] in [e["loc"] for e in no_reason.json()["errors"]]
+        done = await act(repeat["id"], "complete", fee={"amount": "15.00", "ground": "repeat_within_free_interval",
+                                                        "justification": "second copy within six months"})
+        assert done.status_code == 200, done.text
+        assert done.json()["outcome"]["fee"] == {"amount": "15.00", "currency": "EUR",
+                                                 "ground": "repeat_within_free_interval",
+                                                 "justification": "second copy within six months"}
+        await me.travel(datetime(2027, 11, 2, tzinfo=UTC))
+        later = await file(registrant_id=person)
+        assert later["free"] is True and later["previous_request_id"] is None
+
+    async def test_a_free_request_cannot_be_charged_as_a_repeat(self, client, controller, file, registrant, act,
+                                                                advance):
+        person = await registrant()
+        made = await file(registrant_id=person)
+        await advance(made["id"], person, until="in_progress")
+        r = await act(made["id"], "complete", fee={"amount": "10", "ground": "repeat_within_free_interval",
+                                                   "justification": "we like fees"})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "fee", "ground"]
+        after = (await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)).json()
+        assert after["status"] == "in_progress" and after["package_available"] is False
+
+    async def test_refusal_as_manifestly_unfounded_keeps_the_justification(self, file, act):
+        made = await file()
+        short = await act(made["id"], "reject", reason="", ground="manifestly_unfounded")
+        assert short.status_code == 422
+        r = await act(made["id"], "reject", reason="the tenth identical request this week",
+                      ground="manifestly_unfounded")
+        assert r.status_code == 200
+        outcome = r.json()["outcome"]
+        assert outcome["rejection"]["art_12_5_justification"] == "the tenth identical request this week"
+        assert "tietosuojavaltuutetun" in outcome["complaint"]["fi"] and "Ombudsman" in outcome["complaint"]["en"]
