@@ -10,6 +10,8 @@ from app.consents.router import router as consents_router
 from app.register.router import router as register_router
 from app.registrants.router import router as registrants_router
 from app.registrants.router import stats_router
+from app.waitlist.router import router as waitlist_router
+from app.waitlist.router import stats_router as waitlist_stats_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
@@ -20,3 +22,5 @@ router.include_router(register_router)
 router.include_router(registrants_router)
 router.include_router(consents_router)
 router.include_router(stats_router)
+router.include_router(waitlist_router)
+router.include_router(waitlist_stats_router)

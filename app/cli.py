@@ -141,6 +141,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Deliver the outbox: until SIGTERM/SIGINT, or with --once until nothing is due."""
     import signal  # noqa: PLC0415
 
+    import app.api  # noqa: F401, PLC0415 - each feature registers the checks its messages get before sending
     from app.outbox.worker import run_worker  # noqa: PLC0415
 
     async def runner() -> Any:

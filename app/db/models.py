@@ -14,9 +14,11 @@ from app.registrants.models import (
     RegistrantRef,
     RelationshipRecord,
 )
+from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
 
 __all__ = [
     "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "ConsentEvent", "ConsentState",
     "IdempotencyKey", "LoginThrottle", "OutboxMessage", "RegisterVersion", "Registrant", "RegistrantCustomerType",
-    "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "UserAccount",
+    "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "UserAccount", "WaitlistDelivery", "WaitlistEntry",
+    "WaitlistEntryTag", "WaitlistNotification",
 ]

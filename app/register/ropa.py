@@ -33,6 +33,13 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "idempotency_key": "contact_details",  # the stored first response of a retried POST
     "consent_event": "consents",
     "consent_state": "consents",
+    # Waitlist data is the singing school's `waitlist_entries` category (its retention rule uses that code), but
+    # the map must name a category both example profiles have: name, age, guardian, email and phone are contact
+    # details; who was notified of which slot is customer relationship.
+    "waitlist_entry": "contact_details",
+    "waitlist_entry_tag": "contact_details",
+    "waitlist_notification": "customer_relationship",  # the slot and message; who sent it
+    "waitlist_delivery": "customer_relationship",
 }
 
 NON_PERSONAL_TABLES: frozenset[str] = frozenset({
