@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import ValidationError
 
 from app.auth.deps import SettingsDep
 from app.core.errors import Invalid, problem_responses
@@ -77,17 +78,36 @@ async def list_entries(actor: WaitlistReader, session: SessionDep, page: PageDep
     return await service.list_entries(session, actor=actor, filters=filters, params=page)
 
 
-@router.post("/unsubscribe", status_code=200, response_model=Unsubscribed, responses=problem_responses(404, 422),
-             openapi_extra={"security": []})
-async def unsubscribe(session: SessionDep, settings: SettingsDep,
-                      body: Annotated[Unsubscribe | None, Body()] = None,
-                      token: Annotated[str | None, Query(min_length=20, max_length=128,
-                                                         description="For RFC 8058 one-click posts")] = None
-                      ) -> Unsubscribed:
-    """Leave the list with the token of any notice or of joining, without logging in (RFC 8058 one-click)."""
-    if body is None and token is None:
+async def unsubscribe_token(
+    request: Request,
+    token: Annotated[str | None, Query(min_length=20, max_length=128,
+                                      description="The link's token, for RFC 8058 one-click form posts")] = None,
+) -> str:
+    """The token: from the JSON body `{token}`, or from the link when a mail client posts the one-click form."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            return Unsubscribe.model_validate_json(await request.body()).token
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise Invalid(first["msg"], loc=["body", *first["loc"]]) from exc
+    if token is None:
         raise Invalid("the token is required", loc=["body", "token"])
-    return await service.unsubscribe(session, token=body.token if body else token, settings=settings)
+    return token
+
+
+_UNSUBSCRIBE_BODY = {"requestBody": {"required": False, "content": {
+    "application/json": {"schema": Unsubscribe.model_json_schema()},
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}}}},
+}}}
+
+
+@router.post("/unsubscribe", status_code=200, response_model=Unsubscribed, responses=problem_responses(404, 422),
+             openapi_extra={"security": [], **_UNSUBSCRIBE_BODY})
+async def unsubscribe(session: SessionDep, settings: SettingsDep,
+                      token: Annotated[str, Depends(unsubscribe_token)]) -> Unsubscribed:
+    """Leave the list with the token of any notice or of joining, without logging in (RFC 8058 one-click)."""
+    return await service.unsubscribe(session, token=token, settings=settings)
 
 
 @router.post("/notifications", status_code=201, response_model=NotificationRead,
