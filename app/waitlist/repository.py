@@ -277,7 +277,7 @@ async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Not
     new_messages = insert(O).from_select(
         ["id", "kind", "payload", "status", "attempts", "max_attempts", "next_attempt_at", "created_at", "ref_type",
          "ref_id", "registrant_id"],
-        select(tokens.c.id, tokens.c.channel, case((tokens.c.channel == "email", email), else_=sms), "pending",
+        select(tokens.c.id, tokens.c.channel, case((tokens.c.channel == "email", email), else_=sms), literal("pending", String),
                literal(0), literal(max_attempts), at, at, literal(REF_TYPE, String), cast(tokens.c.id, String),
                tokens.c.registrant_id)).cte("new_messages")
     skipped = select(picked.c.entry_id, picked.c.registrant_id, literal("sms_skipped", String).label("channel")).where(
