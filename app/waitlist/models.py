@@ -88,8 +88,8 @@ class WaitlistDelivery(Base):
     __tablename__ = "waitlist_delivery"
     __table_args__ = (
         UniqueConstraint("notification_id", "entry_id", "channel"),
+        # The per-phone SMS count goes entry (by phone) -> its deliveries (by entry_id).
         Index("ix_waitlist_delivery_entry_id", "entry_id"),
-        Index("ix_waitlist_delivery_channel_created_at", "channel", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

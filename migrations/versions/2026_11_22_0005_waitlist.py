@@ -89,7 +89,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('token_hash', name=op.f('uq_waitlist_delivery_token_hash'))
     )
     with op.batch_alter_table('waitlist_delivery', schema=None) as batch_op:
-        batch_op.create_index('ix_waitlist_delivery_channel_created_at', ['channel', 'created_at'], unique=False)
         batch_op.create_index('ix_waitlist_delivery_entry_id', ['entry_id'], unique=False)
 
     op.create_table('waitlist_entry_tag',
@@ -112,7 +111,6 @@ def downgrade() -> None:
     op.drop_table('waitlist_entry_tag')
     with op.batch_alter_table('waitlist_delivery', schema=None) as batch_op:
         batch_op.drop_index('ix_waitlist_delivery_entry_id')
-        batch_op.drop_index('ix_waitlist_delivery_channel_created_at')
 
     op.drop_table('waitlist_delivery')
     with op.batch_alter_table('waitlist_entry', schema=None) as batch_op:
