@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from app.auth.deps import SettingsDep
@@ -15,7 +16,7 @@ from app.db.pagination import Page, PageDep
 from app.db.session import SessionDep
 from app.idempotency.deps import IdempotencyDep
 from app.idempotency.service import Reply
-from app.waitlist import service
+from app.waitlist import service, texts
 from app.waitlist.auth import StatsReader, WaitlistReader, WaitlistWriter
 from app.waitlist.repository import EntryFilter
 from app.waitlist.schemas import (
@@ -108,6 +109,13 @@ async def unsubscribe(session: SessionDep, settings: SettingsDep,
                       token: Annotated[str, Depends(unsubscribe_token)]) -> Unsubscribed:
     """Leave the list with the token of any notice or of joining, without logging in (RFC 8058 one-click)."""
     return await service.unsubscribe(session, token=token, settings=settings)
+
+
+@router.get("/unsubscribe", status_code=200, response_class=HTMLResponse, responses=problem_responses(422),
+            openapi_extra={"security": []})
+async def unsubscribe_page(token: Annotated[str, Query(min_length=20, max_length=128)]) -> HTMLResponse:
+    """The page a notice's link opens: one button that leaves the list (a GET never does, link scanners follow it)."""
+    return HTMLResponse(texts.unsubscribe_page(token))
 
 
 @router.post("/notifications", status_code=201, response_model=NotificationRead,

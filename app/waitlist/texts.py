@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -65,3 +67,19 @@ def render(*, base_url: str, message: str, starts_at: datetime, description: str
         sms={lang: _split(_SMS[lang].format(**values)) for lang in LANGUAGES},
         link_before=link.partition(TOKEN_MARK)[0],
     )
+
+
+_PAGE = """<!doctype html>
+<html lang="fi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>UniikkiLista</title></head><body>
+<form method="post" action="?token={token}">
+<input type="hidden" name="List-Unsubscribe" value="One-Click">
+<p>Poistu UniikkiListalta? · Lämna UniikkiListan? · Leave UniikkiLista?</p>
+<button type="submit">Poistu listalta · Lämna listan · Leave the list</button>
+</form></body></html>
+"""
+
+
+def unsubscribe_page(token: str) -> str:
+    """A page with one button that posts the RFC 8058 one-click form for the token (nothing is looked up)."""
+    return _PAGE.format(token=escape(quote(token, safe="")))

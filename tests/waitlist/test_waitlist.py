@@ -240,6 +240,27 @@ class TestUnsubscribe:
         got = await consent_states(client, controller, first["registrant_id"])
         assert got[("waitlist", "email")] == "granted" and got[("waitlist", "sms")] == "withdrawn"
 
+    async def test_the_link_opens_a_page_that_posts_the_one_click_form(self, client, controller, join, tag):
+        made = await join(entry(tag))
+        page = await client.get("/v1/waitlist/unsubscribe", params={"token": made["unsubscribe_token"]})
+        assert page.status_code == 200 and 'method="post"' in page.text
+        # Opening the link (or a scanner prefetching it) leaves nobody.
+        got = (await client.get(f"/v1/waitlist/{made['id']}", headers=controller.headers)).json()
+        assert got["status"] == "active"
+        r = await client.post("/v1/waitlist/unsubscribe", params={"token": made["unsubscribe_token"]},
+                              data={"List-Unsubscribe": "One-Click"})
+        assert r.status_code == 200
+
+    async def test_retention_counts_ended_entries_past_the_period(self, app, client, join, tag, clock):
+        from app.waitlist import repository as repo
+
+        made = await join(entry(tag))
+        await client.post("/v1/waitlist/unsubscribe", json={"token": made["unsubscribe_token"]})
+        async with app.state.db.sessionmaker() as session:
+            now = clock.utcnow()
+            before = await repo.count_ended(session, now - timedelta(days=730))
+            assert await repo.count_ended(session, now + timedelta(seconds=1)) >= before + 1
+
     async def test_missing_token_is_422(self, client, register_profile):
         assert (await client.post("/v1/waitlist/unsubscribe", json={})).status_code == 422
         assert (await client.post("/v1/waitlist/unsubscribe", json={"token": "short"})).status_code == 422
