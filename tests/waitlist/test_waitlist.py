@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -14,6 +16,7 @@ from sqlalchemy import select, text
 from app.outbox.models import OutboxMessage
 from app.waitlist.models import WaitlistDelivery
 from tests.conftest import ALL_ROLES
+from tests.outbox.test_workers import worker_process
 from tests.waitlist.conftest import drain, entry, notice
 
 WRITERS = {"controller", "staff", "integration"}
@@ -391,6 +394,42 @@ class TestDelivery:
         assert (await client.get(f"/v1/waitlist/{made[3]['id']}", headers=controller.headers)).json()["status"] == "left"
         again = await client.post("/v1/waitlist/unsubscribe", json={"token": token})
         assert again.status_code == 404
+
+    async def test_a_killed_worker_process_loses_and_doubles_nothing(
+        self, app, client, controller, join, tag, db, outbox_settings, smtp, clock
+    ):
+        made = [await join(entry(tag, channels=["email"], phone=None)) for _ in range(12)]
+        body = (await client.post("/v1/waitlist/notifications", headers=controller.headers, json=notice(tag))).json()
+        assert body["deliveries"] == 12
+        # Withdrawn after queueing: the `rekisteri worker` process must run the waitlist's send check too.
+        r = await client.post(f"/v1/registrants/{made[0]['registrant_id']}/consents", headers=controller.headers,
+                              json={"action": "withdraw", "purpose": "waitlist", "channel": "email", "source": "phone"})
+        assert r.status_code == 201
+        smtp.hold_after = 4  # the fifth message waits in DATA: the worker is mid-batch
+        proc = worker_process(outbox_settings, "--once", "--batch", "8", "--concurrency", "1")
+        try:
+            assert await asyncio.to_thread(smtp.holding.wait, 30), "the worker never got going"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            smtp.release.set()
+        smtp.hold_after = None
+        clock.advance(timedelta(seconds=301))  # the dead worker's lease runs out
+        await drain(db, outbox_settings)
+        assert Counter(str(m["To"]) for m in smtp.messages) == Counter(m["email"] for m in made[1:])
+        statuses = Counter(m.status for m in await messages(app, [d.id for d in await deliveries(app, body["id"])]))
+        assert statuses == {"sent": 11, "failed": 1}
+
+    async def test_the_worker_command_runs_the_send_check(self, client, controller, join, tag, db, outbox_settings,
+                                                          smtp):
+        kept, withdrawn = [await join(entry(tag, channels=["email"], phone=None)) for _ in range(2)]
+        await client.post("/v1/waitlist/notifications", headers=controller.headers, json=notice(tag))
+        await client.post(f"/v1/registrants/{withdrawn['registrant_id']}/consents", headers=controller.headers,
+                          json={"action": "withdraw", "purpose": "waitlist", "channel": "email", "source": "phone"})
+        proc = worker_process(outbox_settings, "--once")
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+        assert "sent 1," in out and "cancelled 1" in out, out
+        assert [str(m["To"]) for m in smtp.messages] == [kept["email"]]
 
     async def test_sms_through_the_gateway(self, client, controller, join, tag, db, outbox_settings, receiver):
         made = await join(entry(tag, channels=["sms"], email=None, language="en"))
