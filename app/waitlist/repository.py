@@ -73,6 +73,7 @@ class EntryFilter:
 
 
 def _position() -> Any:
+    """The 1-based FIFO place of an active entry (null for others), as a column."""
     other = E.alias("other")
     ahead = select(func.count()).select_from(other).where(
         other.c.status == "active",
@@ -81,12 +82,14 @@ def _position() -> Any:
 
 
 def _entries(dialect: str) -> Select[Any]:
+    """SELECT of entry rows with their tags (comma-joined) and position."""
     agg = func.string_agg(TAG.c.tag, ",") if dialect == "postgresql" else func.group_concat(TAG.c.tag, ",")
     tags = select(agg).where(TAG.c.entry_id == E.c.id).scalar_subquery().label("tags_csv")
     return select(E, tags, _position())
 
 
 def _visible(visibility: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+    """The condition that the entry's registrant is visible to the caller."""
     if visibility is None:
         return []
     return [exists().where(R.c.id == E.c.registrant_id, visibility)]
@@ -194,6 +197,7 @@ async def update_notification(session: AsyncSession, *, notification_id: uuid.UU
 
 
 def _granted(registrant_id: Any, channel: str) -> ColumnElement[bool]:
+    """Whether the registrant has a current waitlist grant on the channel."""
     return exists().where(ST.c.registrant_id == registrant_id, ST.c.purpose == PURPOSE, ST.c.channel == channel,
                           ST.c.state == "granted")
 
@@ -247,12 +251,14 @@ async def write_wave(session: AsyncSession, *, wave: Wave, notice: Notice, nonce
 def _text(language: Any, splits: dict[str, Any], token: Any) -> Any:
     """`before || token || after` in the registrant's language (Finnish unless sv or en)."""
     def joined(lang: str) -> Any:
+        """One language's text around the token."""
         return literal(splits[lang].before, String) + token + literal(splits[lang].after, String)
     return case((language == "sv", joined("sv")), (language == "en", joined("en")), else_=joined("fi"))
 
 
 async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Notice, nonce: str, now: datetime,
                                max_attempts: int) -> list[RowMapping]:
+    """The wave in one INSERT ... SELECT statement with data-modifying CTEs."""
     picked = _candidates(wave).cte("picked")
     cols = [picked.c.entry_id, picked.c.registrant_id, picked.c.email, picked.c.phone, picked.c.language]
     channels = union_all(
@@ -274,13 +280,14 @@ async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Not
         "text", _text(tokens.c.language, notice.email, tokens.c.token),
         "headers", func.json_build_object("List-Unsubscribe", "<" + link + ">",
                                           "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    sms = func.json_build_object("to", tokens.c.phone, "text", _text(tokens.c.language, notice.sms, tokens.c.token))
+    sms = func.json_build_object("to", tokens.c.phone,
+                                 "text", _text(tokens.c.language, notice.sms, tokens.c.token))
     new_messages = insert(O).from_select(
         ["id", "kind", "payload", "status", "attempts", "max_attempts", "next_attempt_at", "created_at", "ref_type",
          "ref_id", "registrant_id"],
-        select(tokens.c.id, tokens.c.channel, case((tokens.c.channel == "email", email), else_=sms), literal("pending", String),
-               literal(0), literal(max_attempts), at, at, literal(REF_TYPE, String), cast(tokens.c.id, String),
-               tokens.c.registrant_id)).cte("new_messages")
+        select(tokens.c.id, tokens.c.channel, case((tokens.c.channel == "email", email), else_=sms),
+               literal("pending", String), literal(0), literal(max_attempts), at, at, literal(REF_TYPE, String),
+               cast(tokens.c.id, String), tokens.c.registrant_id)).cte("new_messages")
     skipped = select(picked.c.entry_id, picked.c.registrant_id, literal("sms_skipped", String).label("channel")).where(
         picked.c.sms_wanted, ~picked.c.sms_ok)
     stmt = union_all(select(tokens.c.entry_id, tokens.c.registrant_id, tokens.c.channel), skipped)
@@ -292,12 +299,14 @@ async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Not
 
 
 def _subject(language: Any, notice: Notice) -> Any:
+    """The subject in the registrant's language."""
     return case((language == "sv", notice.subject["sv"]), (language == "en", notice.subject["en"]),
                 else_=literal(notice.subject["fi"], String))
 
 
 async def _write_wave_python(session: AsyncSession, *, wave: Wave, notice: Notice, nonce: str, now: datetime,
                              max_attempts: int) -> list[RowMapping]:
+    """The wave on SQLite: the picked rows, then two executemany inserts."""
     picked = (await session.execute(_candidates(wave))).mappings().all()
     deliveries, messages, out = [], [], []
     for row in picked:
@@ -379,6 +388,7 @@ async def stats(session: AsyncSession, *, since: datetime, now: datetime) -> dic
 
 
 def _ended_before(cutoff: datetime) -> list[ColumnElement[bool]]:
+    """Ended entries that left before the cutoff."""
     return [E.c.status.in_(ENDED), E.c.ended_at < cutoff]
 
 

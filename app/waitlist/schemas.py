@@ -24,6 +24,7 @@ Token = Annotated[str, StringConstraints(min_length=20, max_length=128)]
 
 
 def _unique(values: list[str]) -> list[str]:
+    """The values sorted; a value listed twice is an error."""
     if len(set(values)) != len(values):
         raise ValueError("list each value once")
     return sorted(values)
@@ -82,6 +83,7 @@ class Slot(RequestModel):
     @field_validator("starts_at")
     @classmethod
     def _future(cls, value: datetime) -> datetime:
+        """A slot time with its offset, in the future."""
         if value.tzinfo is None:
             raise ValueError("give the time with its offset (RFC 3339)")
         if value <= clock.utcnow():

@@ -44,6 +44,7 @@ _NO_NOTIFICATION = "no such notification"
 
 
 def _visibility(actor: Principal) -> Any:
+    """The registrant condition of what the caller may see (None: everything)."""
     return registrants.visibility_for(actor).clause()
 
 
@@ -56,6 +57,7 @@ def _read(row: RowMapping) -> EntryRead:
 
 
 def _audit(session: AsyncSession, actor: Principal, action: str, entry: EntryRead | RowMapping, **details: Any) -> None:
+    """Audit one action on an entry, naming its registrant."""
     entry_id = entry.id if isinstance(entry, EntryRead) else entry["id"]
     registrant_id = entry.registrant_id if isinstance(entry, EntryRead) else entry["registrant_id"]
     audit.record(session, actor=actor, action=action, resource_type="waitlist_entry", resource_id=entry_id,
@@ -63,6 +65,7 @@ def _audit(session: AsyncSession, actor: Principal, action: str, entry: EntryRea
 
 
 def _check_channels(data: EntryCreate) -> None:
+    """Each channel chosen needs its contact; 422 naming the missing field."""
     for channel, contact in (("email", data.email), ("sms", data.phone)):
         if channel in data.channels and contact is None:
             field = "email" if channel == "email" else "phone"
@@ -90,6 +93,7 @@ async def _limit(session: AsyncSession, *, table: str, actor: Principal, window:
 
 async def _consent(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, action: str, channel: str,
                    source: Source, evidence: Evidence, policy_url: str) -> None:
+    """Record a waitlist grant or withdrawal for one channel in the caller's transaction."""
     event = ConsentEventCreate(action=action, purpose=PURPOSE, channel=channel, source=source, evidence=evidence)
     await consents.record_event(session, actor=actor, registrant_id=registrant_id, data=event, policy_url=policy_url)
 
@@ -106,7 +110,8 @@ async def _registrant_for(session: AsyncSession, *, actor: Principal, data: Entr
     return created.id
 
 
-async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate, settings: Settings) -> tuple[EntryCreated, bool]:
+async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate,
+               settings: Settings) -> tuple[EntryCreated, bool]:
     """Put a person on the list with a consent per channel; the same person and interest gets the entry back."""
     _check_channels(data)
     child = await _check_guardian(session, data)
@@ -139,6 +144,7 @@ async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate, se
 
 
 def _policy_url(settings: Settings) -> str:
+    """The public privacy statement that consent receipts point to."""
     return f"{settings.public_base_url.rstrip('/')}/v1/register/statement"
 
 
@@ -210,6 +216,7 @@ async def unsubscribe(session: AsyncSession, *, token: str, settings: Settings) 
 # --- notifications ------------------------------------------------------------------------------
 
 def _notification(row: RowMapping | dict[str, Any], *, wave: list[RowMapping] | None = None) -> NotificationRead:
+    """A notification row (and the rows its wave wrote) as the response body."""
     wave = wave or []
     sent = [r for r in wave if r["channel"] != "sms_skipped"]
     return NotificationRead(
@@ -261,6 +268,7 @@ async def notify(session: AsyncSession, *, actor: Principal, data: NotificationC
 
 
 async def _open_notification(session: AsyncSession, *, notification_id: uuid.UUID) -> RowMapping:
+    """The notification, locked; 404 if unknown, 409 once closed."""
     row = await repo.get_notification(session, notification_id=notification_id, for_update=True)
     if row is None:
         raise NotFound(_NO_NOTIFICATION)

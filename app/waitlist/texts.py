@@ -52,6 +52,7 @@ def unsubscribe_link(base_url: str, token: str) -> str:
 
 
 def _split(text: str) -> Split:
+    """A rendered text cut at the token mark."""
     before, _, after = text.partition(TOKEN_MARK)
     return Split(before, after)
 
