@@ -12,6 +12,8 @@ from app.registrants.router import router as registrants_router
 from app.registrants.router import stats_router
 from app.subject_requests.router import router as requests_router
 from app.subject_requests.router import stats_router as request_stats_router
+from app.waitlist.router import router as waitlist_router
+from app.waitlist.router import stats_router as waitlist_stats_router
 
 router = APIRouter(prefix="/v1")
 router.include_router(auth_router)
@@ -24,3 +26,5 @@ router.include_router(consents_router)
 router.include_router(requests_router)
 router.include_router(stats_router)
 router.include_router(request_stats_router)
+router.include_router(waitlist_router)
+router.include_router(waitlist_stats_router)

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_gateway_token: SecretStr | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Waitlist limits (OWASP API4/API6), counted in the database so every worker shares them.
+    waitlist_sms_per_phone_per_hour: int = Field(default=3, ge=1)
+    waitlist_notifications_per_client_per_hour: int = Field(default=60, ge=1)
+    waitlist_signups_per_client_per_minute: int = Field(default=30, ge=1)
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).
     callback_allowlist: Annotated[list[str], NoDecode] = []
 

@@ -17,6 +17,8 @@ log = logging.getLogger("rekisteri.access")
 
 BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
 FORM_PATHS = {"/v1/auth/token"}
+# RFC 8058 one-click unsubscribe: mail clients POST `List-Unsubscribe=One-Click` as a form to the link.
+FORM_OR_JSON_PATHS = {"/v1/waitlist/unsubscribe"}
 _SAFE_REQUEST_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -71,6 +73,8 @@ class RequestGuard:
         if not has_body:
             return None
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope["path"] in FORM_OR_JSON_PATHS and ctype in (b"application/x-www-form-urlencoded", b"application/json"):
+            return None
         wanted = b"application/x-www-form-urlencoded" if scope["path"] in FORM_PATHS else b"application/json"
         if ctype != wanted and not (wanted == b"application/json" and ctype.endswith(b"+json")):
             return problem_response(415, slug="unsupported-media-type", title="Unsupported media type",

@@ -15,10 +15,12 @@ from app.registrants.models import (
     RelationshipRecord,
 )
 from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, SubjectRequestPackage
+from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
 
 __all__ = [
     "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "ConsentEvent", "ConsentState",
     "IdempotencyKey", "LoginThrottle", "OutboxMessage", "RegisterVersion", "Registrant", "RegistrantCustomerType",
     "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "SubjectRequest", "SubjectRequestEvent",
-    "SubjectRequestPackage", "UserAccount",
+    "SubjectRequestPackage", "UserAccount", "WaitlistDelivery", "WaitlistEntry", "WaitlistEntryTag",
+    "WaitlistNotification",
 ]

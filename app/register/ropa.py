@@ -36,6 +36,13 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "subject_request": "contact_details",  # the requester's name and contacts, the changes asked for
     "subject_request_event": "customer_relationship",  # each transition of a request
     "subject_request_package": "customer_relationship",  # the frozen copy of everything held on the person
+    # Waitlist data is the singing school's `waitlist_entries` category (its retention rule uses that code), but
+    # the map must name a category both example profiles have: name, age, guardian, email and phone are contact
+    # details; who was notified of which slot is customer relationship.
+    "waitlist_entry": "contact_details",
+    "waitlist_entry_tag": "contact_details",
+    "waitlist_notification": "customer_relationship",  # the slot and message; who sent it
+    "waitlist_delivery": "customer_relationship",
 }
 
 NON_PERSONAL_TABLES: frozenset[str] = frozenset({

@@ -1,0 +1,1 @@
+"""UniikkiLista: the waitlist, slot notices by email and SMS, and leaving with one click."""
