@@ -318,3 +318,4 @@ async def check_before_send(session: AsyncSession, message: OutboxMessage) -> st
 outbox.register_send_check(repo.REF_TYPE, check_before_send)
 register_rule(RetentionRule(category="waitlist_entries", table="waitlist_entry", count=repo.count_ended,
                             delete=repo.delete_ended))
+from app.waitlist import rights as _rights  # noqa: E402, F401 - registers the waitlist's package sections and erasure

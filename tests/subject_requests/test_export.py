@@ -85,6 +85,16 @@ class TestPackage:
             r = await client.post(f"{base}/consents", headers=me.headers,
                                   json={**event, "source": "web_form", "evidence": {"text": "Kyllä"}})
             assert r.status_code == 201, r.text
+        email = (await client.get(base, headers=me.headers)).json()["email"]
+        tag = uuid.uuid4().hex[:8]
+        joined = await client.post("/v1/waitlist", headers=me.headers, json={
+            "given_name": "Maija", "family_name": "Meikäläinen", "age": 30, "email": email, "channels": ["email"],
+            "interests": ["cancellations"], "tags": [f"t{tag}"]})
+        assert joined.status_code == 201 and joined.json()["registrant_id"] == person, joined.text
+        slot = {"starts_at": "2030-01-01T10:00:00+02:00", "description": "Laulutunti"}
+        noticed = await client.post("/v1/waitlist/notifications", headers=me.headers, json={
+            "interest": "cancellations", "message": "Vapaa aika", "slot": slot, "tags": [f"t{tag}"]})
+        assert noticed.status_code == 201, noticed.text
         earlier = await file("rectification", registrant_id=person)
         await act(earlier["id"], "withdraw")
         request_id, _ = await completed(person=person)
@@ -101,10 +111,12 @@ class TestPackage:
         assert set(data) == {s.name for s in sections()}  # a new section (e.g. the waitlist's) must be filled here too
         kinds = sorted(x["type"] for x in data["relationship_records"])
         assert kinds == ["invoice", "lesson", "order", "survey_answer"]
-        assert {(e["action"], e["purpose"]) for e in data["consent_events"]} == {("grant", "newsletter"),
-                                                                               ("object", "market_research")}
+        assert {(e["action"], e["purpose"]) for e in data["consent_events"]} == {
+            ("grant", "newsletter"), ("object", "market_research"), ("grant", "waitlist")}  # joining is consent
         assert {s["state"] for s in data["consent_state"]} >= {"granted", "objected"}
         assert earlier["id"] in {x["id"] for x in data["requests"]}
+        assert [e["email"] for e in data["waitlist_entries"]] == [email]
+        assert [(n["channel"], n["slot_description"]) for n in data["waitlist_notices"]] == [("email", "Laulutunti")]
         info = package["information"]
         assert {"newsletter", "market_research"} <= {p["code"] for p in info["purposes"]}
         assert info["retention"]["accounting_vouchers"] == "P6Y"

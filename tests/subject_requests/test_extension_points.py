@@ -17,23 +17,23 @@ class TestPackageSections:
         async def notices(session, registrant_id: uuid.UUID) -> list[dict]:
             return [{"channel": "sms", "sent_at": "2026-05-01T10:00:00+00:00", "registrant": str(registrant_id)}]
 
-        package.register_package_section("waitlist_notices", notices,
+        package.register_package_section("test_section", notices,
                                          title={"fi": "Lähetetyt ilmoitukset", "en": "Notices sent"})
         try:
             person = await registrant()
             made = await file(registrant_id=person)
             await advance(made["id"], person)
         finally:
-            package.unregister_package_section("waitlist_notices")
+            package.unregister_package_section("test_section")
         exported = await client.get(f"/v1/requests/{made['id']}/export", headers=me.headers)
         body = exported.json()
         check(body)
-        assert body["data"]["waitlist_notices"] == [{"channel": "sms", "sent_at": "2026-05-01T10:00:00+00:00",
+        assert body["data"]["test_section"] == [{"channel": "sms", "sent_at": "2026-05-01T10:00:00+00:00",
                                                     "registrant": person}]
-        assert "waitlist_notices" in body["_meta"]["sections"]
+        assert "test_section" in body["_meta"]["sections"]
         letter = await client.get(f"/v1/requests/{made['id']}/export", headers=me.headers, params={"format": "html"})
         assert "Lähetetyt ilmoitukset" not in letter.text  # unregistered now: the raw name stands in
-        assert "waitlist_notices" in letter.text
+        assert "test_section" in letter.text
 
 
 class TestCompletionHandlers:

@@ -1,0 +1,52 @@
+"""The waitlist's part in data-subject rights: its sections of the access package, and its erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.outbox.models import OutboxMessage
+from app.registrants.erasure import ErasureContext, Kept, register_erasure_step
+from app.subject_requests.package import register_package_section
+from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
+
+E, T, N, D = (WaitlistEntry.__table__, WaitlistEntryTag.__table__, WaitlistNotification.__table__,
+              WaitlistDelivery.__table__)
+OUT = OutboxMessage.__table__
+_ENTRY_FIELDS = ("id", "given_name", "family_name", "guardian_name", "age", "email", "phone", "by_email", "by_sms",
+                 "cancellations", "enrolments", "status", "joined_at", "ended_at", "end_reason")
+
+
+async def _entries(session: AsyncSession, registrant_id: Any) -> list[dict[str, Any]]:
+    """The person's waitlist entries (never their unsubscribe tokens)."""
+    stmt = select(*(E.c[name] for name in _ENTRY_FIELDS)).where(E.c.registrant_id == registrant_id).order_by(E.c.joined_at)
+    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def _notices(session: AsyncSession, registrant_id: Any) -> list[dict[str, Any]]:
+    """The slot notices sent to the person, with the slot and whether each was delivered."""
+    stmt = (select(D.c.id, D.c.channel, D.c.wave, D.c.created_at, N.c.interest, N.c.message, N.c.slot_starts_at,
+                   N.c.slot_description, OUT.c.status.label("delivery_status"), OUT.c.sent_at)
+            .join(N, N.c.id == D.c.notification_id).outerjoin(OUT, OUT.c.id == D.c.id)
+            .where(D.c.registrant_id == registrant_id).order_by(D.c.created_at))
+    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def _erase(session: AsyncSession, context: ErasureContext) -> list[Kept]:
+    """Entries, their tags and deliveries go; undelivered notices are cancelled."""
+    entries = select(E.c.id).where(E.c.registrant_id == context.registrant_id)
+    deliveries = select(D.c.id).where(D.c.entry_id.in_(entries))
+    await session.execute(update(OUT).where(OUT.c.id.in_(deliveries), OUT.c.status.in_(("pending", "sending")))
+                          .values(status="failed", last_error="cancelled: registrant erased", payload={}))
+    await session.execute(delete(D).where(D.c.entry_id.in_(entries)))
+    await session.execute(delete(T).where(T.c.entry_id.in_(entries)))
+    await session.execute(delete(E).where(E.c.registrant_id == context.registrant_id))
+    return []
+
+
+register_package_section("waitlist_entries", _entries, title={"fi": "UniikkiLista", "en": "Waitlist (UniikkiLista)"})
+register_package_section("waitlist_notices", _notices, title={"fi": "Lähetetyt ilmoitukset vapaista ajoista",
+                                                              "en": "Notices of free slots sent"}, provided=False)
+register_erasure_step("waitlist", _erase)
