@@ -148,12 +148,13 @@ class TestPackage:
         request_id, _ = await completed("portability", person=person)
         package = (await client.get(f"/v1/requests/{request_id}/export", headers=me.headers)).json()
         check(package)
-        assert "information" not in package and set(package["data"]) == {"relationship_records", "consent_events"}
+        assert "information" not in package and set(package["data"]) == {"relationship_records", "consent_events",
+                                                                   "waitlist_entries"}
         r = await client.get(f"/v1/requests/{request_id}/export", headers=me.headers, params={"format": "zip"})
         assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
         archive = zipfile.ZipFile(io.BytesIO(r.content))
         assert set(archive.namelist()) == {"package.json", "registrant.csv", "relationship_records.csv",
-                                           "consent_events.csv"}
+                                           "consent_events.csv", "waitlist_entries.csv"}
         assert "laulutunti, 45 min" in archive.read("relationship_records.csv").decode()
         assert json.loads(archive.read("package.json")) == package
 
