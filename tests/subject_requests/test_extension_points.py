@@ -18,7 +18,7 @@ class TestPackageSections:
             return [{"channel": "sms", "sent_at": "2026-05-01T10:00:00+00:00", "registrant": str(registrant_id)}]
 
         package.register_package_section("test_section", notices,
-                                         title={"fi": "Lähetetyt ilmoitukset", "en": "Notices sent"})
+                                         title={"fi": "Testiosio", "en": "Test section"})
         try:
             person = await registrant()
             made = await file(registrant_id=person)
@@ -32,7 +32,7 @@ class TestPackageSections:
                                                     "registrant": person}]
         assert "test_section" in body["_meta"]["sections"]
         letter = await client.get(f"/v1/requests/{made['id']}/export", headers=me.headers, params={"format": "html"})
-        assert "Lähetetyt ilmoitukset" not in letter.text  # unregistered now: the raw name stands in
+        assert "Testiosio" not in letter.text  # unregistered now: the raw name stands in
         assert "test_section" in letter.text
 
 
