@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import ApiClient
 from app.core import clock
 from app.core.config import Settings
+from app.outbox.models import OutboxMessage
 from app.outbox.service import enqueue, register_signing_key_resolver
 from app.register import service as register
 from app.registrants.models import RegistrantRef
@@ -80,6 +81,22 @@ async def notify(
                                              "signing_key_ref": "recipient:profile"})
             notified.append(Notified(recipient=recipient.name, kind="profile_recipient", message_id=message.id))
     return notified
+
+
+def as_outcome(told: list[Notified]) -> list[dict[str, str]]:
+    """Notices as stored in a request's outcome (the answer to the person can list the recipients)."""
+    return [{"recipient": t.recipient, "kind": t.kind, "message_id": str(t.message_id)} for t in told]
+
+
+async def acknowledgements(session: AsyncSession, *, notices: list[dict[str, str]]) -> list[dict[str, object]]:
+    """Each stored notice with whether its recipient acknowledged it (the outbox delivered it with a 2xx)."""
+    if not notices:
+        return []
+    ids = [uuid.UUID(n["message_id"]) for n in notices]
+    rows = await session.execute(select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(ids)))
+    status = {row.id: row.status for row in rows}
+    return [{"recipient": n["recipient"], "kind": n["kind"], "status": status.get(uuid.UUID(n["message_id"]), "unknown"),
+             "acknowledged": status.get(uuid.UUID(n["message_id"])) == "sent"} for n in notices]
 
 
 def install(settings: Settings) -> None:

@@ -84,10 +84,10 @@ async def get_request(request_id: RequestId, actor: RequestsReader, session: Ses
 @router.post("/{request_id}/transitions", status_code=200, response_model=RequestRead,
              responses=problem_responses(404, 409, 415, 422))
 async def transition(request_id: RequestId, body: Annotated[Transition, Body()], actor: RequestsWriter,
-                     session: SessionDep, idempotency: IdempotencyDep) -> Response:
-    """Move a request on: verify, link, start, extend, complete, reject or withdraw (409 lists the allowed)."""
+                     session: SessionDep, idempotency: IdempotencyDep, settings: SettingsDep) -> Response:
+    """Move a request on: verify, link, start, extend, complete, reject, withdraw, lift_restriction (409 lists the allowed)."""
     return await idempotency.run(lambda: _moved(service.transition(session, actor=actor, request_id=request_id,
-                                                                   body=body)))
+                                                                   body=body, settings=settings)))
 
 
 async def _moved(pending: Awaitable[RequestRead]) -> Reply:
@@ -117,3 +117,4 @@ async def export(
 async def request_stats(actor: StatsReader, session: SessionDep) -> RequestStats:
     """Open requests by type and status, overdue, due within 7 days, median days to complete, extensions."""
     return await service.stats(session, actor=actor)
+from app.subject_requests import completions as _completions  # noqa: E402, F401 - registers issue 8's completion work

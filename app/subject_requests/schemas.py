@@ -154,10 +154,20 @@ class RequestEventRead(ResponseModel):
     details: dict[str, Any]
 
 
+class RecipientNotice(ResponseModel):
+    """A recipient told of a rectification, erasure or restriction (GDPR Art. 19), and whether it acknowledged."""
+
+    recipient: str
+    kind: str
+    acknowledged: bool
+    status: str
+
+
 class RequestDetail(RequestRead):
-    """A request with its transition log (who did what, when)."""
+    """A request with its transition log (who did what, when) and the recipients told of its outcome."""
 
     events: list[RequestEventRead]
+    recipients: list[RecipientNotice] = Field(default_factory=list)
 
 
 class RequestCreated(RequestRead):
@@ -207,12 +217,29 @@ class Fee(RequestModel):
     justification: Reason
 
 
+class ChangeDecision(RequestModel):
+    """Staff's decision on one requested rectification, in the order of the request's `changes`."""
+
+    approve: bool
+    reason: Reason | None = Field(default=None, description="Required when rejecting")
+
+
 class CompleteAction(RequestModel):
-    """Complete the request; access and portability freeze the package now."""
+    """Complete the request: access and portability freeze the package; rectification applies the approved
+    changes; erasure erases; restriction restricts; objection records the objections."""
 
     action: Literal["complete"]
     fee: Fee | None = None
     note: Text | None = None
+    decisions: list[ChangeDecision] | None = Field(
+        default=None, max_length=50, description="Rectification only: one decision per requested change")
+
+
+class LiftRestrictionAction(RequestModel):
+    """End the restriction a completed restriction request put in force (recorded)."""
+
+    action: Literal["lift_restriction"]
+    reason: Reason
 
 
 class RejectAction(RequestModel):
@@ -231,7 +258,7 @@ class WithdrawAction(RequestModel):
 
 
 Transition = Annotated[VerifyAction | LinkAction | StartAction | ExtendAction | CompleteAction | RejectAction
-                       | WithdrawAction, Field(discriminator="action")]
+                       | WithdrawAction | LiftRestrictionAction, Field(discriminator="action")]
 
 
 class RequestStats(ResponseModel):

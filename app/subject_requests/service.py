@@ -17,12 +17,14 @@ from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core import clock
+from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.urls import validate_callback_url
 from app.register import service as register
 from app.register.schemas import RegisterProfile
+from app.registrants import erasure, recipients
 from app.registrants import service as registrants
 from app.subject_requests import package as packaging
 from app.subject_requests import repository as repo
@@ -41,6 +43,7 @@ from app.subject_requests.schemas import (
     StartAction,
     Transition,
     VerifyAction,
+    LiftRestrictionAction,
     WithdrawAction,
 )
 from app.subject_requests.texts import TEXTS
@@ -51,7 +54,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "received": ("verify", "link", "extend", "reject", "withdraw"),
     "verified": ("start", "link", "extend", "reject", "withdraw"),
     "in_progress": ("complete", "link", "extend", "reject", "withdraw"),
-    "completed": (), "rejected": (), "withdrawn": (),
+    "completed": ("lift_restriction",), "rejected": (), "withdrawn": (),
 }
 TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed", "reject": "rejected",
           "withdraw": "withdrawn"}
@@ -73,6 +76,7 @@ class CompletionContext:
     profile: RegisterProfile
     profile_version: int
     now: datetime
+    settings: Settings
 
 
 CompletionHandler = Callable[[AsyncSession, CompletionContext], Awaitable[dict[str, Any] | None]]
@@ -136,6 +140,9 @@ def _creator(actor: Principal) -> str | None:
 def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[str]:
     """The actions the request's status allows now (extension only once and before the deadline)."""
     actions = list(ALLOWED[row["status"]])
+    restricting = row["type"] == "restriction" and not (row["outcome"] or {}).get("restriction_lifted")
+    if "lift_restriction" in actions and not restricting:
+        actions.remove("lift_restriction")
     if "extend" in actions and (row["extended_at"] is not None or now >= row["due_at"]):
         actions.remove("extend")
     return actions
@@ -278,8 +285,10 @@ async def get_request(session: AsyncSession, *, actor: Principal, request_id: uu
     """One request the caller may see, with its transition log; the read is audited."""
     row = await _visible(session, actor, request_id)
     events = await repo.events_of(session, request_id=request_id)
+    told = await recipients.acknowledgements(session, notices=(row["outcome"] or {}).get("recipients", []))
     _audit(session, actor, "request.read", row)
-    return RequestDetail.model_validate({**_read(row, clock.utcnow()).model_dump(), "events": events})
+    return RequestDetail.model_validate({**_read(row, clock.utcnow()).model_dump(), "events": events,
+                                         "recipients": told})
 
 
 async def list_requests(session: AsyncSession, *, actor: Principal, filters: RequestFilter,
@@ -352,7 +361,7 @@ def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: 
 
 
 async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, body: CompleteAction,
-                    current: tuple[int, RegisterProfile], now: datetime) -> _Step:
+                    current: tuple[int, RegisterProfile], now: datetime, settings: Settings) -> _Step:
     """Complete a verified, linked request: record any fee, then run the type's completion handler."""
     if row["verified_at"] is None or row["registrant_id"] is None:
         raise Conflict("a request is completed only after the identity is verified and the registrant linked",
@@ -367,9 +376,23 @@ async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, bo
     handler = _completion_handlers.get(row["type"])
     if handler is not None:
         ctx = CompletionContext(actor=actor, request=row, action=body, profile=current[1],
-                                profile_version=current[0], now=now)
+                                profile_version=current[0], now=now, settings=settings)
         outcome.update(await handler(session, ctx) or {})
     return _Step({"outcome": outcome, "completed_at": now}, {"fee": outcome.get("fee")} if body.fee else {})
+
+
+async def _lift_restriction(session: AsyncSession, actor: Principal, row: RowMapping, body: LiftRestrictionAction,
+                            settings: Settings) -> dict[str, Any]:
+    """End the restriction in force; recipients told of it are told it ended."""
+    await erasure.lift_restriction(session, actor=actor, registrant_id=row["registrant_id"],
+                                   request_ref=f"request:{row['id']}")
+    refs = await recipients.references_by_system(session, registrant_id=row["registrant_id"])
+    told = await recipients.notify(session, registrant_id=row["registrant_id"], event="restriction_lifted", fields=[],
+                                   refs=refs, request_id=row["id"])
+    outcome = dict(row["outcome"] or {})
+    outcome["restriction_lifted"] = {"reason": body.reason, "at": clock.utcnow().isoformat()}
+    outcome["recipients"] = [*outcome.get("recipients", []), *recipients.as_outcome(told)]
+    return outcome
 
 
 def _reject(row: RowMapping, body: RejectAction) -> _Step:
@@ -382,7 +405,7 @@ def _reject(row: RowMapping, body: RejectAction) -> _Step:
 
 
 async def transition(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID,
-                     body: Transition) -> RequestRead:
+                     body: Transition, settings: Settings) -> RequestRead:
     """Apply one lifecycle action; 409 listing the allowed ones when the status does not allow it."""
     row = await _visible(session, actor, request_id, for_update=True)
     if actor.role == Role.automation and body.action not in AUTOMATION_ACTIONS:
@@ -391,7 +414,8 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
                         errors=[{"loc": ["body", "action"], "msg": "staff only"}])
     now = clock.utcnow()
     allowed = allowed_actions(row, now)
-    if body.action not in ALLOWED[row["status"]]:
+    # Extension keeps its own, more telling refusals (twice, too late); the rest follow `allowed`.
+    if body.action not in (ALLOWED[row["status"]] if body.action == "extend" else allowed):
         raise Conflict(f"a {row['status']} request cannot be told to {body.action}; allowed: "
                        f"{', '.join(allowed) or 'nothing (it is closed)'}", extra={"allowed_actions": allowed})
     current = await _profile(session)
@@ -402,9 +426,11 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     elif isinstance(body, ExtendAction):
         step = _extend(row, body, current[1], now)
     elif isinstance(body, CompleteAction):
-        step = await _complete(session, actor, row, body, current, now)
+        step = await _complete(session, actor, row, body, current, now, settings)
     elif isinstance(body, RejectAction):
         step = _reject(row, body)
+    elif isinstance(body, LiftRestrictionAction):
+        step = _Step({"outcome": await _lift_restriction(session, actor, row, body, settings)}, {})
     elif isinstance(body, WithdrawAction):
         step = _Step({"outcome": {**(row["outcome"] or {}), "withdrawal": {"reason": body.reason}}}, {})
     else:
