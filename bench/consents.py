@@ -36,17 +36,10 @@ from app.consents.state import Action, LedgerEvent, derive
 from app.db import migrations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from registrants_lookup import (  # noqa: E402 - the sibling benchmark's seed and helpers
-    ROUNDS,
-    SECRET,
-    URL,
-    _dsn,
-    _free_port,
-    ensure_database,
-    seed,
-    staff_token,
-    wrk,
-)
+from _common import account_token, dsn, ensure_database, free_port  # noqa: E402 - shared benchmark helpers
+from registrants_lookup import ROUNDS, SECRET, URL, seed, wrk  # noqa: E402 - the sibling benchmark's seed
+
+from app.auth.roles import Role  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_EACH = 10
@@ -113,23 +106,23 @@ def stream_audience(base: str, token: str) -> tuple[int, float]:
 
 def main() -> int:
     """Seed, serve, measure, report."""
-    asyncio.run(ensure_database())
+    asyncio.run(ensure_database(URL))
     migrations.upgrade(URL)
 
     async def prepare() -> tuple[str, list[str]]:
-        conn = await asyncpg.connect(_dsn(URL))
+        conn = await asyncpg.connect(dsn(URL))
         try:
             await seed(conn)
             await seed_ledger(conn)
             sample = [str(r[0]) for r in await conn.fetch("SELECT id FROM registrant ORDER BY random() LIMIT 1000")]
-            return await staff_token(conn), sample
+            return await account_token(conn, url=URL, secret=SECRET, role=Role.staff), sample
         finally:
             await conn.close()
 
     token, sample = asyncio.run(prepare())
     lua = "ids = {%s}\nrequest = function()\n  return wrk.format(nil, \"/v1/registrants/\" .. ids[math.random(#ids)] .. \"/consents\")\nend\n" % (
         ", ".join(f'"{i}"' for i in sample))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
            "REKISTERI_WORKER_IN_PROCESS": "false"}
     server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
