@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -13,6 +12,7 @@ from app.auth.schemas import Name, SystemName
 from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.validators import validate_business_id
 
 Kind = Literal["person", "organisation"]
 Language = Literal["fi", "sv", "en"]
@@ -21,23 +21,10 @@ RecordType = Literal["order", "invoice", "lesson", "meeting", "enrolment", "surv
                      "other"]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 CustomerType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
-_BUSINESS_ID = re.compile(r"^(\d{7})-(\d)$")
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
 
 def _lower(value: str) -> str:
     return value.lower()
-
-
-def _business_id(value: str) -> str:
-    # Y-tunnus check digit; replace with the register module's validator after merge.
-    match = _BUSINESS_ID.match(value)
-    if not match:
-        raise ValueError("a business ID is seven digits, a hyphen and a check digit (1234567-8)")
-    remainder = sum(int(d) * w for d, w in zip(match.group(1), _WEIGHTS, strict=True)) % 11
-    if remainder == 1 or (0 if remainder == 0 else 11 - remainder) != int(match.group(2)):
-        raise ValueError("the check digit of the business ID does not match")
-    return value
 
 
 def _not_future(value: date | None) -> date | None:
@@ -47,7 +34,7 @@ def _not_future(value: date | None) -> date | None:
 
 
 Email = Annotated[EmailStr, AfterValidator(_lower)]
-BusinessId = Annotated[str, AfterValidator(_business_id)]
+BusinessId = Annotated[str, AfterValidator(validate_business_id)]
 BirthDate = Annotated[date, AfterValidator(_not_future)]
 
 
