@@ -1,12 +1,20 @@
-"""Helpers the benchmarks share: the database, a free port, an account with a token."""
+"""Helpers the benchmarks share: the database, a free port, an account with a token, a running service."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
+import httpx
 from sqlalchemy.engine import make_url
 
 from app.auth.roles import ROLE_SCOPES, Role
@@ -48,3 +56,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served(url: str, secret: str) -> Iterator[str]:
+    """`rekisteri serve` (one worker, no in-process outbox worker) on a free port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "REKISTERI_DATABASE_URL": url, "REKISTERI_JWT_SECRET": secret,
+           "REKISTERI_WORKER_IN_PROCESS": "false"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
+                               "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

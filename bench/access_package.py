@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from _common import account_token, dsn, ensure_database, free_port
+from _common import account_token, dsn, ensure_database, served
 
 from app.auth.roles import Role
 from app.db import migrations
@@ -121,21 +120,9 @@ def main() -> int:
             await conn.close()
 
     heavy, token = asyncio.run(prepare())
-    port = free_port()
-    env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
-           "REKISTERI_WORKER_IN_PROCESS": "false"}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
-                               "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     results = []
-    try:
+    with served(URL, SECRET) as base:
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-            for _ in range(100):
-                try:
-                    if http.get("/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
             assert http.put("/v1/register", json=_profile()).status_code == 200
             one_round(http, heavy)  # warm-up: imports, caches, connections
             for round_ in range(ROUNDS):
@@ -144,9 +131,6 @@ def main() -> int:
                 print(f"round {round_ + 1}: build (complete) {build * 1000:.0f} ms, download {download * 1000:.0f} ms, "
                       f"total {(build + download) * 1000:.0f} ms, {size / 1e6:.1f} MB; "
                       f"GET /v1/auth/me {baseline * 1000:.1f} ms")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     build = statistics.median(r[0] for r in results)
     download = statistics.median(r[1] for r in results)
     total = statistics.median(r[0] + r[1] for r in results)

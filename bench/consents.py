@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from app.consents.state import Action, LedgerEvent, derive
 from app.db import migrations
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import account_token, dsn, ensure_database, free_port  # noqa: E402 - shared benchmark helpers
+from _common import account_token, dsn, ensure_database, served  # noqa: E402 - shared benchmark helpers
 from registrants_lookup import ROUNDS, SECRET, URL, seed, wrk  # noqa: E402 - the sibling benchmark's seed
 
 from app.auth.roles import Role  # noqa: E402
@@ -122,19 +120,7 @@ def main() -> int:
     token, sample = asyncio.run(prepare())
     lua = "ids = {%s}\nrequest = function()\n  return wrk.format(nil, \"/v1/registrants/\" .. ids[math.random(#ids)] .. \"/consents\")\nend\n" % (
         ", ".join(f'"{i}"' for i in sample))
-    port = free_port()
-    env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
-           "REKISTERI_WORKER_IN_PROCESS": "false"}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
-                               "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with served(URL, SECRET) as base:
         check = httpx.get(f"{base}/v1/registrants/{random.choice(sample)}/consents",
                           headers={"Authorization": f"Bearer {token}"})
         assert check.status_code == 200 and check.json()["states"], check.text
@@ -147,9 +133,6 @@ def main() -> int:
             print(f"round {round_ + 1}: /v1/auth/me {baseline[-1]:,.0f} req/s, consent state {state[-1]:,.0f} req/s, "
                   f"ratio {state[-1] / baseline[-1]:.2f}")
         streams = [stream_audience(base, token) for _ in range(ROUNDS)]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     b, s = statistics.median(baseline), statistics.median(state)
     paired = statistics.median(x / y for x, y in zip(state, baseline, strict=True))
     rows = streams[0][0]

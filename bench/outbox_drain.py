@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,7 +27,7 @@ from app.db import migrations  # noqa: E402
 from app.db.session import Database  # noqa: E402
 from app.outbox import service  # noqa: E402
 from app.outbox.models import OutboxMessage  # noqa: E402
-from app.outbox.worker import Worker  # noqa: E402
+from app.outbox.worker import Stats, Worker  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/rk_outbox_bench"
 TARGET_PER_SECOND = 200
@@ -69,16 +68,35 @@ def fresh_database(url: str) -> None:
     migrations.upgrade(url)
 
 
-async def main(args: argparse.Namespace) -> int:
-    """Queue, drain, report."""
-    url = os.environ.get("REKISTERI_BENCH_DATABASE_URL", DEFAULT_URL)
-    await asyncio.to_thread(fresh_database, url)  # alembic runs its own event loop
+def start_smtp() -> tuple[subprocess.Popen, int]:
+    """The counting aiosmtpd server in its own process, and its port (stop it with `.communicate(input="")`)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     smtp = subprocess.Popen([sys.executable, "-c", SMTP_SERVER, str(port)], text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert smtp.stdout is not None and smtp.stdout.readline().strip() == "ready"
+    return smtp, port
+
+
+async def timed_drain(database: Database, settings: Settings, *, batch: int, concurrency: int
+                      ) -> tuple[Stats, float, int]:
+    """Drain everything due with one worker: its stats, the seconds it took, and the rows marked sent."""
+    worker = Worker(database, settings, batch_size=batch, concurrency=concurrency)
+    started = time.perf_counter()
+    stats = await worker.drain()
+    elapsed = time.perf_counter() - started
+    await worker.aclose()
+    async with database.sessionmaker() as session:
+        sent = (await session.execute(select(func.count()).where(OutboxMessage.status == "sent"))).scalar_one()
+    return stats, elapsed, sent
+
+
+async def main(args: argparse.Namespace) -> int:
+    """Queue, drain, report."""
+    url = os.environ.get("REKISTERI_BENCH_DATABASE_URL", DEFAULT_URL)
+    await asyncio.to_thread(fresh_database, url)  # alembic runs its own event loop
+    smtp, port = start_smtp()
     received = 0
     settings = Settings(database_url=url, jwt_secret="b" * 48, email_backend="smtp", smtp_host="127.0.0.1",
                         smtp_port=port, smtp_starttls=False, smtp_from="noreply@laulukoulu.example")
@@ -91,13 +109,7 @@ async def main(args: argparse.Namespace) -> int:
                     "headers": {"List-Unsubscribe": f"<https://laulukoulu.example/poistu?t={n}>",
                                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}})
             await session.commit()
-        worker = Worker(database, settings, batch_size=args.batch, concurrency=args.concurrency)
-        started = time.perf_counter()
-        stats = await worker.drain()
-        elapsed = time.perf_counter() - started
-        await worker.aclose()
-        async with database.sessionmaker() as session:
-            sent = (await session.execute(select(func.count()).where(OutboxMessage.status == "sent"))).scalar_one()
+        stats, elapsed, sent = await timed_drain(database, settings, batch=args.batch, concurrency=args.concurrency)
     finally:
         await database.engine.dispose()
         received = int(smtp.communicate(input="", timeout=30)[0].strip() or 0)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from _common import account_token, dsn, ensure_database, free_port
+from _common import account_token, dsn, ensure_database, served
 from sqlalchemy.dialects import postgresql
 
 from app.auth.roles import Role
@@ -113,18 +113,7 @@ def main() -> int:
             await conn.close()
 
     token = asyncio.run(prepare())
-    port = free_port()
-    env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("rekisteri")), "serve", "--port", str(port),
-                               "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with served(URL, SECRET) as base:
         sample = httpx.get(base + "/v1/registrants?email=person4242@example.com",
                            headers={"Authorization": f"Bearer {token}"})
         assert sample.status_code == 200 and len(sample.json()["items"]) == 1, sample.text
@@ -136,9 +125,6 @@ def main() -> int:
             lookup.append(wrk(base + "/v1/registrants", token, lua.name))
             print(f"round {round_ + 1}: /v1/auth/me {baseline[-1]:,.0f} req/s, "
                   f"/v1/registrants?email= {lookup[-1]:,.0f} req/s, ratio {lookup[-1] / baseline[-1]:.2f}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     b, lk = statistics.median(baseline), statistics.median(lookup)
     paired = statistics.median(x / y for x, y in zip(lookup, baseline, strict=True))
     # The paired ratio (each round's lookup against the baseline measured just before it) is steadier

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -28,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from app.auth import service as auth  # noqa: E402
@@ -37,10 +35,9 @@ from app.auth.schemas import ClientCreate  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.outbox.models import OutboxMessage  # noqa: E402
-from app.outbox.worker import Worker  # noqa: E402
 from app.register import service as register  # noqa: E402
 from app.waitlist.repository import token_hash  # noqa: E402
-from bench.outbox_drain import SMTP_SERVER, fresh_database  # noqa: E402
+from bench.outbox_drain import fresh_database, start_smtp, timed_drain  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/rk_wl_bench"
 PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "uniikkiaani.json"
@@ -83,12 +80,7 @@ async def main(args: argparse.Namespace) -> int:
     """Seed, notify through the API, drain, report."""
     url = os.environ.get("REKISTERI_BENCH_DATABASE_URL", DEFAULT_URL)
     await asyncio.to_thread(fresh_database, url)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    smtp = subprocess.Popen([sys.executable, "-c", SMTP_SERVER, str(port)], text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert smtp.stdout is not None and smtp.stdout.readline().strip() == "ready"
+    smtp, port = start_smtp()
     settings = Settings(database_url=url, jwt_secret="b" * 48, worker_in_process=False, email_backend="smtp",
                         smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
                         smtp_from="noreply@laulukoulu.example", public_base_url="https://rekisteri.laulukoulu.example")
@@ -98,7 +90,7 @@ async def main(args: argparse.Namespace) -> int:
     try:
         async with database.sessionmaker() as session:
             await register.put_profile(session, actor=SYSTEM, profile=register.parse_profile_file(PROFILE))
-            client = await auth.create_client(session, actor=SYSTEM, data=ClientCreate(
+            client = await auth.create_client(session, actor=SYSTEM, callback_allowlist=[], data=ClientCreate(
                 name="Booking", role="integration", system="booking"))
             await session.commit()
         started = time.perf_counter()
@@ -137,13 +129,7 @@ async def main(args: argparse.Namespace) -> int:
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.not_in(first_wave))
                                   .values(next_attempt_at=datetime.now(UTC) + timedelta(days=1)))
             await session.commit()
-        worker = Worker(database, settings, batch_size=args.batch, concurrency=args.concurrency)
-        started = time.perf_counter()
-        stats = await worker.drain()
-        elapsed = time.perf_counter() - started
-        await worker.aclose()
-        async with database.sessionmaker() as session:
-            sent = (await session.execute(select(func.count()).where(OutboxMessage.status == "sent"))).scalar_one()
+        stats, elapsed, sent = await timed_drain(database, settings, batch=args.batch, concurrency=args.concurrency)
     finally:
         await database.engine.dispose()
         received = int(smtp.communicate(input="", timeout=30)[0].strip() or 0)
