@@ -177,15 +177,22 @@ class HttpSmsTransport:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
                    SIGNATURE_HEADER: sign_body(token, body), DELIVERY_HEADER: str(delivery.id),
                    "Idempotency-Key": str(delivery.id)}
-        try:
-            response = await self.http.post(self.settings.sms_gateway_url or "", content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"SMS gateway unreachable ({type(exc).__name__})") from exc
-        if not response.is_success:
-            raise _http_error(response.status_code, "SMS gateway", retry_4xx=False)
+        await _post(self.http, self.settings.sms_gateway_url or "", body=body, headers=headers, what="SMS gateway",
+                    retry_4xx=False)
 
     async def idle(self) -> None:
         """Nothing to let go: httpx closes idle connections itself."""
+
+
+async def _post(http: httpx.AsyncClient, url: str, *, body: bytes, headers: dict[str, str], what: str,
+                retry_4xx: bool, extensions: dict[str, Any] | None = None) -> None:
+    """POST a signed body; an unreachable receiver or a non-2xx answer becomes a DeliveryError."""
+    try:
+        response = await http.post(url, content=body, headers=headers, extensions=extensions or {})
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{what} unreachable ({type(exc).__name__})") from exc
+    if not response.is_success:
+        raise _http_error(response.status_code, what, retry_4xx=retry_4xx)
 
 
 @dataclass
@@ -209,13 +216,8 @@ class WebhookTransport:
                    DELIVERY_HEADER: str(delivery.id)}
         # The TLS name stays the real host while we connect to the checked address.
         extensions = {"sni_hostname": checked.host} if checked.scheme == "https" else {}
-        try:
-            response = await self.http.post(url, content=body, headers=headers, extensions=extensions)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"callback unreachable ({type(exc).__name__})") from exc
-        if not response.is_success:
-            # Recipients must be told (GDPR Art. 19): keep trying until max_attempts.
-            raise _http_error(response.status_code, "callback", retry_4xx=True)
+        # Recipients must be told (GDPR Art. 19): a 4xx is retried too, until max_attempts.
+        await _post(self.http, url, body=body, headers=headers, what="callback", retry_4xx=True, extensions=extensions)
 
     async def idle(self) -> None:
         """Nothing to let go."""
