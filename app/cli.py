@@ -49,6 +49,7 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     from app.auth import service  # noqa: PLC0415 - keeps `rekisteri --help` fast
     from app.auth.principal import SYSTEM  # noqa: PLC0415
     from app.register import service as register  # noqa: PLC0415
+    from app.wiring import build  # noqa: PLC0415
 
     # Validate the profile before anything is written, so a bad file leaves the database untouched.
     profile = register.parse_profile_file(Path(args.profile)) if args.profile else None
@@ -56,7 +57,7 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> Any:
         created = await service.bootstrap_controller(session, email=args.email, full_name=args.name)
         if profile is not None:
-            await register.put_profile(session, actor=SYSTEM, profile=profile)
+            await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings))
         return created
 
     user = _run_in_session(settings, work)
@@ -79,10 +80,11 @@ def cmd_audit_verify(settings: Settings, _: argparse.Namespace) -> int:
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
     """Apply the retention rules (or, with --dry-run, only count what they would remove)."""
-    import app.api  # noqa: F401, PLC0415 - every domain registers its retention rules when it loads
     from app.register import retention  # noqa: PLC0415
+    from app.wiring import build  # noqa: PLC0415
 
-    lines = _run_in_session(settings, lambda s: retention.purge(s, dry_run=args.dry_run,
+    rules = build(settings).retention_rules
+    lines = _run_in_session(settings, lambda s: retention.purge(s, dry_run=args.dry_run, rules=rules,
                                                                  progress=lambda m: print(m, flush=True)))
     verb = "would remove" if args.dry_run else "removed"
     for line in lines:
@@ -162,11 +164,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Deliver the outbox: until SIGTERM/SIGINT, or with --once until nothing is due."""
     import signal  # noqa: PLC0415
 
-    import app.api  # noqa: F401, PLC0415 - every domain registers its send checks and signing keys when it loads
     from app.outbox.worker import run_worker  # noqa: PLC0415
-    from app.registrants import recipients  # noqa: PLC0415
+    from app.wiring import build  # noqa: PLC0415
 
-    recipients.install(settings)
+    hooks = build(settings).outbox
 
     async def runner() -> Any:
         stop = asyncio.Event()
@@ -174,7 +175,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)  # finish the batch in hand, then stop
         return await run_worker(settings, once=args.once, batch_size=args.batch, concurrency=args.concurrency,
-                                stop=stop, out=sys.stdout)
+                                stop=stop, out=sys.stdout, hooks=hooks)
 
     stats = asyncio.run(runner())
     print(f"outbox worker done: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "

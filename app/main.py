@@ -16,7 +16,7 @@ from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
 from app.outbox.worker import start_in_process
-from app.registrants import recipients
+from app.wiring import build as build_wiring
 
 DESCRIPTION = """\
 Rekisteri keeps a company's personal-data register (*henkilörekisteri*) the GDPR way:
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The embedded default needs no separate `rekisteri worker`: the outbox drains in-process.
-        background = start_in_process(app.state.db, settings) if settings.runs_worker_in_process else None
+        background = start_in_process(app.state.db, settings, app.state.wiring) if settings.runs_worker_in_process else None
         yield
         if background is not None:
             await background.stop()
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    recipients.install(settings)
+    app.state.wiring = build_wiring(settings)  # the composition root: every domain's hooks, on this app only
     app.state.db = Database.from_settings(settings)
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]

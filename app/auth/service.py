@@ -27,7 +27,6 @@ from app.core import clock, security
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.db.pagination import Page, PageParams, make_page
-from app.outbox.service import register_signing_key_resolver
 from app.outbox.urls import validate_callback_url
 
 PASSWORD_CHANGE_SCOPE = "password:change"
@@ -374,5 +373,3 @@ def scope_names(principal: Principal) -> list[str]:
     return sorted(s.value for s in principal.scopes)
 
 
-
-register_signing_key_resolver("client", callback_secret)

@@ -241,5 +241,3 @@ async def stats(session: AsyncSession) -> ConsentStats:
     """Counts per purpose, channel and state (no personal data)."""
     return ConsentStats(counts=[dict(r) for r in await repo.counts(session)])
 
-
-register.register_purpose_usage_check(repo.purposes_used)

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import clock
 from app.core.errors import Conflict, Invalid
 from app.idempotency import repository as repo
-from app.register.retention import RetentionRule, register_rule
 
 # Keys are kept at least this long; older ones may be claimed again (and are purged).
 KEY_TTL = timedelta(hours=24)
@@ -89,15 +88,3 @@ async def _replay(session: AsyncSession, *, principal: str, key: str, request_ha
     return Response(existing.response_body, status_code=existing.status_code, headers=existing.response_headers,
                     media_type="application/json")
 
-
-async def _count_expired(session: AsyncSession, cutoff: datetime) -> int:
-    return await repo.count_before(session, before=cutoff)
-
-
-async def _delete_expired(session: AsyncSession, cutoff: datetime) -> int:
-    return await repo.purge(session, before=cutoff)
-
-
-# Stored replies hold personal data; the profile's `api_replays` category says how long (a day).
-register_rule(RetentionRule(category="api_replays", table="idempotency_key", count=_count_expired,
-                            delete=_delete_expired, default_retention="P1D"))

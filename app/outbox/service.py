@@ -6,6 +6,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,39 +28,39 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _RESERVED_HEADERS = {"from", "to", "cc", "bcc", "subject", "message-id", "date", "sender", "reply-to",
                      "content-type", "content-transfer-encoding", "mime-version"}
 
-_send_checks: dict[str, list[SendCheck]] = {}
-_key_resolvers: dict[str, KeyResolver] = {}
+@dataclass
+class OutboxHooks:
+    """What features plug into the worker: send checks and signing-key resolvers (filled by `app.wiring`)."""
 
+    send_checks: dict[str, list[SendCheck]] = field(default_factory=dict)
+    key_resolvers: dict[str, KeyResolver] = field(default_factory=dict)
 
-def register_send_check(key: str, check: SendCheck) -> None:
-    """Run `check` before sending every message of a kind (`email`, `sms`, `webhook`) or a `ref_type`.
+    def add_send_check(self, key: str, check: SendCheck) -> None:
+        """Run `check` before sending every message of a kind (`email`, `sms`, `webhook`) or a `ref_type`.
 
-    The check returns a reason to cancel (the message then becomes `failed` with it, unsent),
-    or None to let it go. It runs in its own read transaction just before the send.
-    """
-    checks = _send_checks.setdefault(key, [])
-    if check not in checks:
-        checks.append(check)
+        The check returns a reason to cancel (the message then becomes `failed` with it, unsent),
+        or None to let it go. It runs in its own read transaction just before the send.
+        """
+        checks = self.send_checks.setdefault(key, [])
+        if check not in checks:
+            checks.append(check)
 
+    def checks_for(self, message: OutboxMessage) -> list[SendCheck]:
+        """The checks that apply to a message: those of its kind, then those of its ref_type."""
+        checks = list(self.send_checks.get(message.kind, []))
+        if message.ref_type:
+            checks += self.send_checks.get(message.ref_type, [])
+        return checks
 
-def send_checks_for(message: OutboxMessage) -> list[SendCheck]:
-    """The checks that apply to a message: those of its kind, then those of its ref_type."""
-    checks = list(_send_checks.get(message.kind, []))
-    if message.ref_type:
-        checks += _send_checks.get(message.ref_type, [])
-    return checks
+    def add_key_resolver(self, prefix: str, resolver: KeyResolver) -> None:
+        """Resolve webhook `signing_key_ref`s of the form `<prefix>:<rest>` to their secret at send time."""
+        self.key_resolvers[prefix] = resolver
 
-
-def register_signing_key_resolver(prefix: str, resolver: KeyResolver) -> None:
-    """Resolve webhook `signing_key_ref`s of the form `<prefix>:<rest>` to their secret at send time."""
-    _key_resolvers[prefix] = resolver
-
-
-async def resolve_signing_key(session: AsyncSession, ref: str) -> str | None:
-    """The secret a `signing_key_ref` names, or None when no resolver knows it."""
-    prefix, _, rest = ref.partition(":")
-    resolver = _key_resolvers.get(prefix)
-    return await resolver(session, rest) if resolver and rest else None
+    async def resolve_signing_key(self, session: AsyncSession, ref: str) -> str | None:
+        """The secret a `signing_key_ref` names, or None when no resolver knows it."""
+        prefix, _, rest = ref.partition(":")
+        resolver = self.key_resolvers.get(prefix)
+        return await resolver(session, rest) if resolver and rest else None
 
 
 async def enqueue(

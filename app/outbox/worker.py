@@ -77,6 +77,8 @@ class Worker:
     concurrency: int = 0
     worker_id: str = field(default_factory=new_worker_id)
     transports: Transports | None = None
+    # Send checks and signing-key resolvers; by default those the composition root (app.wiring) builds.
+    hooks: service.OutboxHooks = None  # type: ignore[assignment]
     _sent: list[tuple[uuid.UUID, asyncio.Future[bool]]] = field(default_factory=list, init=False)
     _flusher: asyncio.Task[None] | None = field(default=None, init=False)
 
@@ -84,6 +86,10 @@ class Worker:
         self.batch_size = self.batch_size or self.settings.outbox_batch_size
         self.concurrency = self.concurrency or self.settings.outbox_concurrency
         self.transports = self.transports or Transports.from_settings(self.settings, concurrency=self.concurrency)
+        if self.hooks is None:
+            from app.wiring import build  # noqa: PLC0415 - the root imports every domain, the worker only its hooks
+
+            self.hooks = build(self.settings).outbox
 
     async def claim(self) -> list[OutboxMessage]:
         """Take up to a batch of due messages (and ones whose lease ran out) in one short transaction."""
@@ -182,7 +188,7 @@ class Worker:
 
     async def _prepare(self, message: OutboxMessage) -> tuple[str | None, str | None]:
         """Run the send checks and resolve a webhook's key, in one short transaction right before sending."""
-        checks = service.send_checks_for(message)
+        checks = self.hooks.checks_for(message)
         if not checks and message.kind != "webhook":
             return None, None
         async with self.database.sessionmaker() as session:
@@ -192,7 +198,7 @@ class Worker:
                     return reason, None
             secret = None
             if message.kind == "webhook":
-                secret = await service.resolve_signing_key(session, message.payload["signing_key_ref"])
+                secret = await self.hooks.resolve_signing_key(session, message.payload["signing_key_ref"])
             await session.rollback()
         return None, secret
 
@@ -264,10 +270,11 @@ class BackgroundWorker:
         return await self.task
 
 
-def start_in_process(database: Database, settings: Settings) -> BackgroundWorker:
+def start_in_process(database: Database, settings: Settings,
+                     hooks: service.OutboxHooks | None = None) -> BackgroundWorker:
     """Start draining the outbox in this process (the embedded SQLite default; see REKISTERI_WORKER_IN_PROCESS)."""
     stop = asyncio.Event()
-    worker = Worker(database, settings)
+    worker = Worker(database, settings, hooks=hooks)
 
     async def main() -> Stats:
         try:
@@ -292,10 +299,11 @@ def progress_printer(out: Any) -> Callable[[Stats, Stats], None]:
 
 
 async def run_worker(settings: Settings, *, once: bool = False, batch_size: int = 0, concurrency: int = 0,
-                     stop: asyncio.Event | None = None, out: Any = None) -> Stats:
+                     stop: asyncio.Event | None = None, out: Any = None,
+                     hooks: service.OutboxHooks | None = None) -> Stats:
     """Run a worker against the configured database: drain once, or until `stop` (or SIGTERM/SIGINT)."""
     database = Database.from_settings(settings)
-    worker = Worker(database, settings, batch_size=batch_size, concurrency=concurrency)
+    worker = Worker(database, settings, batch_size=batch_size, concurrency=concurrency, hooks=hooks)
     progress = progress_printer(out) if out is not None else None
     try:
         if once:

@@ -1,19 +1,18 @@
 """The retention job: each data category's rule removes what has outlived the profile's retention period.
 
-Modules add their rules with `register_rule(RetentionRule(...))`; `rekisteri purge` runs them all.
+Each domain declares its rules next to its data (`RULES` in its `retention.py`); `app.wiring` collects them
+and `rekisteri purge` runs them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.models import LoginThrottle
 from app.auth.principal import SYSTEM, Principal
 from app.core import clock
 from app.register.schemas import LegalBasis, PurgeLine, RegisterProfile, duration_span
@@ -34,21 +33,6 @@ class RetentionRule:
     default_retention: str | None = None
 
 
-_rules: list[RetentionRule] = []
-
-
-def register_rule(rule: RetentionRule) -> RetentionRule:
-    """Add a rule to the retention job (once per category and table)."""
-    if all((r.category, r.table) != (rule.category, rule.table) for r in _rules):
-        _rules.append(rule)
-    return rule
-
-
-def rules() -> list[RetentionRule]:
-    """The registered rules, in registration order."""
-    return list(_rules)
-
-
 def cutoff_for(profile: RegisterProfile | None, rule: RetentionRule, now: datetime) -> datetime | None:
     """Rows older than this may go; a legal-obligation category keeps at least its statutory minimum."""
     found = profile.category(rule.category) if profile else None
@@ -64,6 +48,7 @@ async def purge(
     session: AsyncSession,
     *,
     dry_run: bool,
+    rules: Sequence[RetentionRule],
     actor: Principal = SYSTEM,
     progress: Callable[[str], None] | None = None,
 ) -> list[PurgeLine]:
@@ -71,9 +56,9 @@ async def purge(
     profile = await current_profile(session)
     now = clock.utcnow()
     lines: list[PurgeLine] = []
-    for index, rule in enumerate(_rules, start=1):
+    for index, rule in enumerate(rules, start=1):
         if progress:
-            progress(f"[{index}/{len(_rules)}] {rule.category} ({rule.table})")
+            progress(f"[{index}/{len(rules)}] {rule.category} ({rule.table})")
         cutoff = cutoff_for(profile, rule, now)
         if cutoff is None:
             lines.append(PurgeLine(category=rule.category, table=rule.table, cutoff=None, count=0, deleted=False,
@@ -86,30 +71,3 @@ async def purge(
         "dry_run": dry_run, "counts": {f"{line.category}/{line.table}": line.count for line in lines}})
     return lines
 
-
-async def _count_audit(session: AsyncSession, cutoff: datetime) -> int:
-    return await audit.purge_before(session, cutoff=cutoff, dry_run=True)
-
-
-async def _delete_audit(session: AsyncSession, cutoff: datetime) -> int:
-    return await audit.purge_before(session, cutoff=cutoff)
-
-
-async def _count_throttle(session: AsyncSession, cutoff: datetime) -> int:
-    stmt = select(func.count()).select_from(LoginThrottle).where(*_stale_throttle(cutoff))
-    return (await session.execute(stmt)).scalar_one()
-
-
-async def _delete_throttle(session: AsyncSession, cutoff: datetime) -> int:
-    return (await session.execute(delete(LoginThrottle).where(*_stale_throttle(cutoff)))).rowcount
-
-
-def _stale_throttle(cutoff: datetime) -> list:
-    # A lock still running is kept even if its window started long ago.
-    return [LoginThrottle.window_started_at < cutoff,
-            LoginThrottle.locked_until.is_(None) | (LoginThrottle.locked_until < clock.utcnow())]
-
-
-register_rule(RetentionRule(category="audit_log", table="audit_entry", count=_count_audit, delete=_delete_audit))
-register_rule(RetentionRule(category="login_attempts", table="login_throttle", count=_count_throttle,
-                            delete=_delete_throttle, default_retention="P1D"))

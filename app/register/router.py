@@ -12,6 +12,7 @@ from app.db.pagination import Page, PageDep
 from app.db.session import SessionDep
 from app.register import service
 from app.register.auth import RegisterReader, RegisterWriter, RopaReader
+from app.wiring import WiringDep
 from app.register.schemas import RegisterProfile, RegisterVersionRead, RegisterVersionSummary, RopaRead, StatementRead
 
 router = APIRouter(prefix="/register", tags=["register"])
@@ -28,9 +29,10 @@ async def get_register(_: RegisterReader, session: SessionDep) -> RegisterVersio
 
 @router.put("", status_code=200, response_model=RegisterVersionRead,
             responses=problem_responses(401, 403, 409, 422))
-async def put_register(body: RegisterProfile, actor: RegisterWriter, session: SessionDep) -> RegisterVersionRead:
+async def put_register(body: RegisterProfile, actor: RegisterWriter, session: SessionDep,
+                       wiring: WiringDep) -> RegisterVersionRead:
     """Replace the profile: the whole document is validated and stored as a new version."""
-    return await service.put_profile(session, actor=actor, profile=body)
+    return await service.put_profile(session, actor=actor, profile=body, wiring=wiring)
 
 
 @router.get("/versions", status_code=200, response_model=Page[RegisterVersionSummary],

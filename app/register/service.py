@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -27,29 +28,18 @@ from app.register.schemas import (
     RopaRead,
 )
 
+if TYPE_CHECKING:
+    from app.wiring import Wiring
+
 DEFAULT_GUARDIAN_AGE = 13
 
 PurposeUsageCheck = Callable[[AsyncSession, set[str]], Awaitable[set[str]]]
-_usage_checks: list[PurposeUsageCheck] = []
 
 
-def register_purpose_usage_check(check: PurposeUsageCheck) -> PurposeUsageCheck:
-    """Add a check `(session, codes) -> codes in use`; a purpose in use may be retired but not deleted."""
-    if check not in _usage_checks:
-        _usage_checks.append(check)
-    return check
-
-
-def unregister_purpose_usage_check(check: PurposeUsageCheck) -> None:
-    """Remove a check added with `register_purpose_usage_check` (tests)."""
-    if check in _usage_checks:
-        _usage_checks.remove(check)
-
-
-async def purposes_in_use(session: AsyncSession, codes: set[str]) -> set[str]:
+async def purposes_in_use(session: AsyncSession, codes: set[str], *, checks: list[PurposeUsageCheck]) -> set[str]:
     """Which of these purpose codes consents, waitlist entries or other modules still name."""
     used: set[str] = set()
-    for check in _usage_checks:
+    for check in checks:
         if codes - used:
             used |= await check(session, codes - used)
     return used & codes
@@ -129,9 +119,10 @@ async def list_versions(session: AsyncSession, *, params: PageParams) -> Page[Re
     return make_page(rows, params, key=lambda r: [r.number], convert=RegisterVersionSummary.model_validate)
 
 
-async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: RegisterProfile, new: RegisterProfile) -> None:
+async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: RegisterProfile, new: RegisterProfile,
+                                         checks: list[PurposeUsageCheck]) -> None:
     removed = {p.code for p in old.purposes} - {p.code for p in new.purposes}
-    used = sorted(await purposes_in_use(session, removed)) if removed else []
+    used = sorted(await purposes_in_use(session, removed, checks=checks)) if removed else []
     if used:
         names = ", ".join(repr(code) for code in used)
         raise Conflict(
@@ -141,12 +132,13 @@ async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: Register
                     for code in used])
 
 
-async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile) -> RegisterVersionRead:
+async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile,
+                      wiring: Wiring) -> RegisterVersionRead:
     """Write the profile as a new version; deleting a purpose in use is refused."""
     previous = await repo.latest(session)
     if previous is not None:
         await _refuse_deleting_used_purposes(session, old=RegisterProfile.model_validate(previous.document),
-                                             new=profile)
+                                             new=profile, checks=wiring.purpose_usage_checks)
     version = RegisterVersion(
         number=previous.number + 1 if previous else 1,
         document=profile.model_dump(mode="json"),

@@ -7,7 +7,7 @@ all, so one transaction removes everything or, if anything fails, nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -59,15 +59,13 @@ class ErasureContext:
     key: str  # the service key erased references are hashed under
 
 
-ErasureStep = Callable[[AsyncSession, ErasureContext], Awaitable[list[Kept]]]
-_steps: list[tuple[str, ErasureStep]] = []
+@dataclass(frozen=True)
+class ErasureStep:
+    """One domain's erasure of its own tables (the composition root, `app.wiring`, lists them in order)."""
 
-
-def register_erasure_step(name: str, step: ErasureStep) -> ErasureStep:
-    """Add a module's erasure of its own tables (run in registration order, once per name)."""
-    if all(existing != name for existing, _ in _steps):
-        _steps.append((name, step))
-    return step
+    name: str
+    tables: tuple[str, ...]
+    run: Callable[[AsyncSession, ErasureContext], Awaitable[list[Kept]]]
 
 
 def erased_ref(key: str, system: str, external_id: str) -> str:
@@ -94,7 +92,7 @@ class ErasureResult:
 
 
 async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, key: str,
-                request_ref: str) -> ErasureResult:
+                request_ref: str, steps: Sequence[ErasureStep]) -> ErasureResult:
     """Remove the registrant's personal data everywhere, keeping only what a legal obligation requires."""
     row = (await session.execute(select(R.c.status).where(R.c.id == registrant_id).with_for_update())).first()
     if row is None:
@@ -104,8 +102,8 @@ async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.
     context = ErasureContext(registrant_id=registrant_id, profile=await register.current_profile(session), key=key)
     now = clock.utcnow()
     kept: list[Kept] = []
-    for _, step in _steps:
-        kept += await step(session, context)
+    for step in steps:
+        kept += await step.run(session, context)
     await session.execute(update(R).where(R.c.id == registrant_id).values(
         **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status="erased", version=R.c.version + 1,
         updated_at=now))
@@ -253,5 +251,7 @@ async def _scrub_history(session: AsyncSession, *, registrant_id: uuid.UUID, con
             await session.execute(update(HIST).where(HIST.c.id == row.id).values(changes=changes))
 
 
-register_erasure_step("registrants", _erase_core)
-register_erasure_step("linked people", _erase_from_others)
+STEPS = (ErasureStep("registrants", ("registrant_ref", "registrant_customer_type", "relationship_record",
+                                     "consent_event", "consent_state", "outbox_message", "idempotency_key"),
+                     _erase_core),
+         ErasureStep("linked people", ("registrant",), _erase_from_others))

@@ -18,7 +18,7 @@ from app.auth.models import ApiClient
 from app.core import clock
 from app.core.config import Settings
 from app.outbox.models import OutboxMessage
-from app.outbox.service import enqueue, register_signing_key_resolver
+from app.outbox.service import KeyResolver, enqueue
 from app.register import service as register
 from app.registrants.models import RegistrantRef
 
@@ -99,11 +99,11 @@ async def acknowledgements(session: AsyncSession, *, notices: list[dict[str, str
              "acknowledged": status.get(uuid.UUID(n["message_id"])) == "sent"} for n in notices]
 
 
-def install(settings: Settings) -> None:
-    """Let the outbox sign notices to profile recipients (their key comes from the settings)."""
+def key_resolver(settings: Settings) -> KeyResolver:
+    """How the outbox signs notices to profile recipients (their key comes from the settings)."""
     secret = settings.recipient_signing_secret
 
     async def resolve(_session: AsyncSession, _ref: str) -> str | None:
         return secret.get_secret_value() if secret else None
 
-    register_signing_key_resolver("recipient", resolve)
+    return resolve

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.register.retention import RetentionRule, register_rule
+from app.register.retention import RetentionRule
 from app.registrants.models import RelationshipRecord
 
 REC = RelationshipRecord.__table__
@@ -38,5 +38,4 @@ def _rule(category: str, condition) -> RetentionRule:
     return RetentionRule(category=category, table="relationship_record", count=count, delete=remove)
 
 
-register_rule(_rule("customer_relationship", _customer_gone))
-register_rule(_rule("accounting_vouchers", _voucher_expired))
+RULES = (_rule("customer_relationship", _customer_gone), _rule("accounting_vouchers", _voucher_expired))

@@ -16,7 +16,7 @@ from app.consents.state import Action
 from app.core.errors import Invalid
 from app.registrants import erasure, recipients
 from app.registrants.rectification import Change, Decision, rectify
-from app.subject_requests.service import CompletionContext, register_completion_handler
+from app.subject_requests.service import FREEZE_PACKAGE, CompletionContext, CompletionHandler
 
 # How the request came in, as a consent-ledger source.
 _SOURCE = {"letter": Source.letter, "in_person": Source.in_person, "web_form": Source.web_form}
@@ -49,7 +49,8 @@ async def _erasure(session: AsyncSession, ctx: CompletionContext) -> dict[str, A
     registrant_id = ctx.request["registrant_id"]
     refs = await recipients.references_by_system(session, registrant_id=registrant_id)
     result = await erasure.erase(session, actor=ctx.actor, registrant_id=registrant_id,
-                                 key=ctx.settings.signing_key(), request_ref=f"request:{ctx.request['id']}")
+                                 key=ctx.settings.signing_key(), request_ref=f"request:{ctx.request['id']}",
+                                 steps=ctx.wiring.erasure_steps)
     told = await _tell(session, ctx, "erased", list(erasure.PERSONAL_FIELDS), refs)
     return {"erasure": {"erased_at": result.erased_at.isoformat(), "kept": [k.__dict__ for k in result.kept]},
             "recipients": told}
@@ -78,7 +79,6 @@ async def _objection(session: AsyncSession, ctx: CompletionContext) -> dict[str,
     return {"objections": recorded}
 
 
-register_completion_handler("rectification", _rectification)
-register_completion_handler("erasure", _erasure)
-register_completion_handler("restriction", _restriction)
-register_completion_handler("objection", _objection)
+HANDLERS: dict[str, CompletionHandler] = {"access": FREEZE_PACKAGE, "portability": FREEZE_PACKAGE,
+                                          "rectification": _rectification, "erasure": _erasure,
+                                          "restriction": _restriction, "objection": _objection}

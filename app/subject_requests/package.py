@@ -1,7 +1,7 @@
 """The access (Art. 15) and portability (Art. 20) package: built from a registry of sections, frozen as bytes.
 
-Other modules add what they hold about a person with `register_package_section(name, fn, title=...)`;
-`fn(session, registrant_id)` returns the rows as plain dicts. Build with narrow Core selects and orjson:
+Each domain declares the sections of what it holds about a person (`PackageSection(name, fn, title=...)`,
+`fn(session, registrant_id)` returning the rows as plain dicts); `app.wiring` lists them in order. Build with narrow Core selects and orjson:
 a registrant with 10,000 records must be packed in well under a second.
 """
 
@@ -12,7 +12,7 @@ import hashlib
 import io
 import uuid
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -56,25 +56,6 @@ class PackageSection:
     provided: bool = True
 
 
-_sections: dict[str, PackageSection] = {}
-
-
-def register_package_section(name: str, build: SectionBuilder, *, title: dict[str, str],
-                             provided: bool = True) -> None:
-    """Add a section to every package built from now on (the name is its key under `data`)."""
-    _sections[name] = PackageSection(name=name, build=build, title=title, provided=provided)
-
-
-def unregister_package_section(name: str) -> None:
-    """Remove a section added with `register_package_section` (tests)."""
-    _sections.pop(name, None)
-
-
-def sections() -> list[PackageSection]:
-    """The registered sections, in registration order."""
-    return list(_sections.values())
-
-
 # --- the built-in sections -------------------------------------------------------------------
 
 REC = RelationshipRecord.__table__
@@ -108,10 +89,10 @@ async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dic
     return await repo.of_registrant(session, registrant_id=registrant_id)
 
 
-register_package_section("relationship_records", _records, title=TEXTS["sections"]["relationship_records"])
-register_package_section("consent_events", _consent_events, title=TEXTS["sections"]["consent_events"])
-register_package_section("consent_state", _consent_state, title=TEXTS["sections"]["consent_state"], provided=False)
-register_package_section("requests", _requests, title=TEXTS["sections"]["requests"], provided=False)
+SECTIONS = (PackageSection("relationship_records", _records, title=TEXTS["sections"]["relationship_records"]),
+            PackageSection("consent_events", _consent_events, title=TEXTS["sections"]["consent_events"]),
+            PackageSection("consent_state", _consent_state, title=TEXTS["sections"]["consent_state"], provided=False),
+            PackageSection("requests", _requests, title=TEXTS["sections"]["requests"], provided=False))
 
 
 def _default(value: Any) -> Any:
@@ -171,14 +152,14 @@ class Built:
 
 
 async def build(session: AsyncSession, *, request: RowMapping, profile: RegisterProfile, profile_version: int,
-                now: datetime) -> Built:
+                now: datetime, sections: Sequence[PackageSection]) -> Built:
     """Build the package of a request (access: everything; portability: what the person provided)."""
     registrant_id = request["registrant_id"]
     row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
     assert row is not None  # linked registrants are never deleted
     portability = request["type"] == "portability"
     data = {}
-    for section in _sections.values():
+    for section in sections:
         if section.provided or not portability:
             data[section.name] = await section.build(session, registrant_id)
     body: dict[str, Any] = {"registrant": registrant_dict(row), "data": data}
@@ -224,11 +205,11 @@ def _table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]
     return list(columns), rows
 
 
-def render_html(content: bytes, *, lang: str) -> str:
+def render_html(content: bytes, *, lang: str, sections: Sequence[PackageSection]) -> str:
     """The package as a readable letter in Finnish or English."""
     package = orjson.loads(content)
     t = TEXTS[lang]
-    titles = {s.name: s.title.get(lang, s.name) for s in _sections.values()}
+    titles = {s.name: s.title.get(lang, s.name) for s in sections}
     tables = [(titles.get(name, name), *_table(rows)) for name, rows in package["data"].items()]
     return _environment().get_template("letter.html.j2").render(
         p=package, t=t, lang=lang, tables=tables, registrant=package["registrant"],

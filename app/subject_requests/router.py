@@ -19,6 +19,7 @@ from app.register.schemas import RequestChannel
 from app.subject_requests import service
 from app.subject_requests.auth import ExportsReader, RequestsReader, RequestsWriter, StatsReader
 from app.subject_requests.repository import RequestFilter
+from app.wiring import WiringDep
 from app.subject_requests.schemas import (
     RequestCreate,
     RequestCreated,
@@ -84,10 +85,12 @@ async def get_request(request_id: RequestId, actor: RequestsReader, session: Ses
 @router.post("/{request_id}/transitions", status_code=200, response_model=RequestRead,
              responses=problem_responses(404, 409, 415, 422))
 async def transition(request_id: RequestId, body: Annotated[Transition, Body()], actor: RequestsWriter,
-                     session: SessionDep, idempotency: IdempotencyDep, settings: SettingsDep) -> Response:
+                     session: SessionDep, idempotency: IdempotencyDep, settings: SettingsDep,
+                     wiring: WiringDep) -> Response:
     """Move a request on: verify, link, start, extend, complete, reject, withdraw, lift_restriction (409 lists the allowed)."""
     return await idempotency.run(lambda: _moved(service.transition(session, actor=actor, request_id=request_id,
-                                                                   body=body, settings=settings)))
+                                                                   body=body, settings=settings,
+                                                                   wiring=wiring)))
 
 
 async def _moved(pending: Awaitable[RequestRead]) -> Reply:
@@ -100,14 +103,15 @@ async def _moved(pending: Awaitable[RequestRead]) -> Reply:
     200: {"description": "The package: JSON (default), an HTML letter, or a zip with CSV per table",
           "content": {"application/json": {}, "text/html": {}, "application/zip": {}}}})
 async def export(
-    request_id: RequestId, actor: ExportsReader, session: SessionDep,
+    request_id: RequestId, actor: ExportsReader, session: SessionDep, wiring: WiringDep,
     format: Annotated[Literal["json", "html", "zip"],  # noqa: A002
                       Query(description="json, html (a letter) or zip")] = "json",
     lang: Annotated[Literal["fi", "en"] | None,
                     Query(description="The letter's language; default the person's")] = None,
 ) -> Response:
     """Download the package frozen at completion; the download is audited."""
-    exported = await service.export(session, actor=actor, request_id=request_id, fmt=format, lang=lang)
+    exported = await service.export(session, actor=actor, request_id=request_id, fmt=format, lang=lang,
+                                    wiring=wiring)
     disposition = "inline" if format == "html" else "attachment"
     return Response(exported.content, media_type=exported.media_type, headers={
         "Content-Disposition": f'{disposition}; filename="{exported.filename}"', "X-Content-SHA256": exported.sha256})
@@ -117,4 +121,3 @@ async def export(
 async def request_stats(actor: StatsReader, session: SessionDep) -> RequestStats:
     """Open requests by type and status, overdue, due within 7 days, median days to complete, extensions."""
     return await service.stats(session, actor=actor)
-from app.subject_requests import completions as _completions  # noqa: E402, F401 - registers issue 8's completion work

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +64,9 @@ PACKAGE_TYPES = ("access", "portability")
 EXPORT_FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8", "zip": "application/zip"}
 
 
+if TYPE_CHECKING:
+    from app.wiring import Wiring
+
 # --- completion handlers (issue 8 adds rectification, erasure, restriction and objection) --------
 
 @dataclass(frozen=True)
@@ -77,34 +80,15 @@ class CompletionContext:
     profile_version: int
     now: datetime
     settings: Settings
+    wiring: Wiring
 
 
 CompletionHandler = Callable[[AsyncSession, CompletionContext], Awaitable[dict[str, Any] | None]]
-_completion_handlers: dict[str, CompletionHandler] = {}
-
-
-def register_completion_handler(request_type: str, handler: CompletionHandler) -> None:
-    """Do a request type's work inside the `complete` transition's transaction; the dict it returns joins `outcome`.
-
-    A handler that raises a DomainError refuses the completion and nothing it did is kept.
-    """
-    _completion_handlers[request_type] = handler
-
-
-def completion_handler(request_type: str) -> CompletionHandler | None:
-    """The handler registered for a request type, if any."""
-    return _completion_handlers.get(request_type)
-
-
-def unregister_completion_handler(request_type: str) -> None:
-    """Remove a type's completion handler (tests)."""
-    _completion_handlers.pop(request_type, None)
-
-
 async def _freeze_package(session: AsyncSession, ctx: CompletionContext) -> dict[str, Any]:
     """Build the access or portability package and store it, frozen, with the request."""
     built = await packaging.build(session, request=ctx.request, profile=ctx.profile,
-                                  profile_version=ctx.profile_version, now=ctx.now)
+                                  profile_version=ctx.profile_version, now=ctx.now,
+                                  sections=ctx.wiring.package_sections)
     await repo.save_package(session, values={
         "request_id": ctx.request["id"], "format_version": packaging.FORMAT_VERSION, "generated_at": ctx.now,
         "sha256": built.sha256, "language": built.language, "content": built.content})
@@ -112,11 +96,10 @@ async def _freeze_package(session: AsyncSession, ctx: CompletionContext) -> dict
                         "bytes": len(built.content)}}
 
 
-register_completion_handler("access", _freeze_package)
-register_completion_handler("portability", _freeze_package)
+FREEZE_PACKAGE = _freeze_package
 
 
-async def _callback_secret(session: AsyncSession, rest: str) -> str | None:
+async def callback_secret(session: AsyncSession, rest: str) -> str | None:
     """The signing secret of `request:<id>` callbacks."""
     try:
         request_id = uuid.UUID(rest)
@@ -124,10 +107,6 @@ async def _callback_secret(session: AsyncSession, rest: str) -> str | None:
         return None
     return await repo.callback_secret(session, request_id=request_id)
 
-
-outbox.register_signing_key_resolver("request", _callback_secret)
-# An objection names purposes, so a purpose it names may be retired but not deleted from the profile.
-register.register_purpose_usage_check(repo.purposes_named)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -361,7 +340,7 @@ def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: 
 
 
 async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, body: CompleteAction,
-                    current: tuple[int, RegisterProfile], now: datetime, settings: Settings) -> _Step:
+                    current: tuple[int, RegisterProfile], now: datetime, settings: Settings, wiring: Wiring) -> _Step:
     """Complete a verified, linked request: record any fee, then run the type's completion handler."""
     if row["verified_at"] is None or row["registrant_id"] is None:
         raise Conflict("a request is completed only after the identity is verified and the registrant linked",
@@ -373,10 +352,10 @@ async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, bo
         outcome["fee"] = body.fee.model_dump(mode="json")
     if body.note:
         outcome["note"] = body.note
-    handler = _completion_handlers.get(row["type"])
+    handler = wiring.completion_handlers.get(row["type"])
     if handler is not None:
         ctx = CompletionContext(actor=actor, request=row, action=body, profile=current[1],
-                                profile_version=current[0], now=now, settings=settings)
+                                profile_version=current[0], now=now, settings=settings, wiring=wiring)
         outcome.update(await handler(session, ctx) or {})
     return _Step({"outcome": outcome, "completed_at": now}, {"fee": outcome.get("fee")} if body.fee else {})
 
@@ -405,7 +384,7 @@ def _reject(row: RowMapping, body: RejectAction) -> _Step:
 
 
 async def transition(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID,
-                     body: Transition, settings: Settings) -> RequestRead:
+                     body: Transition, settings: Settings, wiring: Wiring) -> RequestRead:
     """Apply one lifecycle action; 409 listing the allowed ones when the status does not allow it."""
     row = await _visible(session, actor, request_id, for_update=True)
     if actor.role == Role.automation and body.action not in AUTOMATION_ACTIONS:
@@ -426,7 +405,7 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     elif isinstance(body, ExtendAction):
         step = _extend(row, body, current[1], now)
     elif isinstance(body, CompleteAction):
-        step = await _complete(session, actor, row, body, current, now, settings)
+        step = await _complete(session, actor, row, body, current, now, settings, wiring)
     elif isinstance(body, RejectAction):
         step = _reject(row, body)
     elif isinstance(body, LiftRestrictionAction):
@@ -474,7 +453,7 @@ class Exported:
 
 
 async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID, fmt: str,
-                 lang: str | None) -> Exported:
+                 lang: str | None, wiring: Wiring) -> Exported:
     """The frozen package of a completed access or portability request; the download is audited."""
     row = await _visible(session, actor, request_id)
     if row["type"] not in PACKAGE_TYPES:
@@ -485,7 +464,8 @@ async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UU
                        extra={"allowed_actions": allowed_actions(row, clock.utcnow())})
     name = f"{row['type']}-{row['id']}"
     if fmt == "html":
-        content: bytes | str = packaging.render_html(stored["content"], lang=lang or stored["language"])
+        content: bytes | str = packaging.render_html(stored["content"], lang=lang or stored["language"],
+                                                       sections=wiring.package_sections)
     elif fmt == "zip":
         content = packaging.render_zip(stored["content"])
     else:

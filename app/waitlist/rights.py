@@ -8,8 +8,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.outbox.models import OutboxMessage
-from app.registrants.erasure import ErasureContext, Kept, register_erasure_step
-from app.subject_requests.package import register_package_section
+from app.registrants.erasure import ErasureContext, ErasureStep, Kept
+from app.subject_requests.package import PackageSection
 from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
 
 E, T, N, D = (WaitlistEntry.__table__, WaitlistEntryTag.__table__, WaitlistNotification.__table__,
@@ -46,7 +46,7 @@ async def _erase(session: AsyncSession, context: ErasureContext) -> list[Kept]:
     return []
 
 
-register_package_section("waitlist_entries", _entries, title={"fi": "UniikkiLista", "en": "Waitlist (UniikkiLista)"})
-register_package_section("waitlist_notices", _notices, title={"fi": "Lähetetyt ilmoitukset vapaista ajoista",
-                                                              "en": "Notices of free slots sent"}, provided=False)
-register_erasure_step("waitlist", _erase)
+SECTIONS = (PackageSection("waitlist_entries", _entries, title={"fi": "UniikkiLista", "en": "Waitlist (UniikkiLista)"}),
+            PackageSection("waitlist_notices", _notices, title={"fi": "Lähetetyt ilmoitukset vapaista ajoista",
+                                                                "en": "Notices of free slots sent"}, provided=False))
+ERASURE = ErasureStep("waitlist", ("waitlist_entry", "waitlist_entry_tag", "waitlist_delivery"), _erase)

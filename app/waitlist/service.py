@@ -21,7 +21,6 @@ from app.db.pagination import Page, PageParams, encode_cursor
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.register import service as register
-from app.register.retention import RetentionRule, register_rule
 from app.registrants import service as registrants
 from app.registrants.schemas import Contact, RegistrantCreate
 from app.waitlist import repository as repo
@@ -314,8 +313,3 @@ async def check_before_send(session: AsyncSession, message: OutboxMessage) -> st
     """The re-check at send time: the entry still active, the registrant active, the channel's consent granted."""
     return await repo.delivery_still_allowed(session, delivery_id=uuid.UUID(message.ref_id))
 
-
-outbox.register_send_check(repo.REF_TYPE, check_before_send)
-register_rule(RetentionRule(category="waitlist_entries", table="waitlist_entry", count=repo.count_ended,
-                            delete=repo.delete_ended))
-from app.waitlist import rights as _rights  # noqa: E402, F401 - registers the waitlist's package sections and erasure

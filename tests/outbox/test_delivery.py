@@ -45,8 +45,13 @@ async def rows(db: Database, ids: list[uuid.UUID]) -> list[OutboxMessage]:
     return [found[i] for i in ids]
 
 
+# This module's own send checks and key resolvers (an app keeps its own on app.state.wiring).
+HOOKS = service.OutboxHooks()
+
+
 async def drain(db: Database, settings: Settings, **kwargs: Any) -> Any:
     """One worker draining everything due."""
+    kwargs.setdefault("hooks", HOOKS)
     worker = Worker(db, settings, **kwargs)
     try:
         return await worker.drain()
@@ -186,7 +191,7 @@ class TestSendChecks:
         async def consent_still_given(session: Any, message: OutboxMessage) -> str | None:
             return "consent withdrawn" if message.ref_id in withdrawn else None
 
-        service.register_send_check("test.consent", consent_still_given)
+        HOOKS.add_send_check("test.consent", consent_still_given)
         keep = await enqueue(db, ref_type="test.consent", ref_id="keep")
         drop = await enqueue(db, ref_type="test.consent", ref_id="drop")
         withdrawn.add("drop")  # after queueing, before sending
@@ -201,7 +206,7 @@ class TestSendChecks:
         async def broken(session: Any, message: OutboxMessage) -> str | None:
             raise RuntimeError("registrant service down")
 
-        service.register_send_check("test.broken", broken)
+        HOOKS.add_send_check("test.broken", broken)
         [message_id] = await enqueue(db, ref_type="test.broken")
         assert (await drain(db, outbox_settings)).retried == 1
         [row] = await rows(db, [message_id])
@@ -244,7 +249,7 @@ class TestWebhook:
         async def resolve(session: Any, ref: str) -> str | None:
             return known.get(ref)
 
-        service.register_signing_key_resolver("testclient", resolve)
+        HOOKS.add_key_resolver("testclient", resolve)
         return known
 
     def payload(self, port: int, path: str, client: str, host: str = "127.0.0.1") -> dict[str, Any]:

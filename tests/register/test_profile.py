@@ -150,7 +150,7 @@ class TestRetireNotDelete:
         async def waitlist_in_use(session, codes):
             return codes & {"waitlist"}
 
-        register_service.register_purpose_usage_check(waitlist_in_use)
+        app.state.wiring.purpose_usage_checks.append(waitlist_in_use)
         try:
             assert (await put_profile(client, controller.headers, example())).status_code == 200
             before = await latest_number(client, controller.headers)
@@ -171,7 +171,7 @@ class TestRetireNotDelete:
                 with pytest.raises(Invalid, match="retired"):
                     await register_service.active_purpose(session, code="waitlist", loc=["body", "purpose"])
         finally:
-            register_service.unregister_purpose_usage_check(waitlist_in_use)
+            app.state.wiring.purpose_usage_checks.remove(waitlist_in_use)
 
     async def test_unused_purpose_may_be_deleted(self, client, controller):
         assert (await put_profile(client, controller.headers, example())).status_code == 200

@@ -31,9 +31,9 @@ async def _marker(app, action: str) -> int:
         return (await session.execute(select(func.max(AuditEntry.seq)))).scalar_one()
 
 
-async def _purge(app, *, dry_run: bool) -> dict:
+async def _purge(app, *, dry_run: bool, rules=None) -> dict:
     async with app.state.db.sessionmaker() as session:
-        lines = await retention.purge(session, dry_run=dry_run)
+        lines = await retention.purge(session, dry_run=dry_run, rules=rules or app.state.wiring.retention_rules)
         await session.commit()
     return {line.category: line for line in lines}
 
@@ -103,7 +103,7 @@ class TestPurgeLoginThrottle:
 
 
 class TestLegalObligation:
-    async def test_never_before_the_statutory_period(self, app, current, clock, monkeypatch):
+    async def test_never_before_the_statutory_period(self, app, current, clock):
         await current()
         seen = []
 
@@ -112,18 +112,16 @@ class TestLegalObligation:
             return 0
 
         rule = RetentionRule(category="accounting_vouchers", table="invoice", count=count, delete=count)
-        monkeypatch.setattr(retention, "_rules", [rule])
-        await _purge(app, dry_run=False)
+        await _purge(app, dry_run=False, rules=[rule])
         assert seen and seen[0] <= clock.utcnow() - timedelta(days=6 * 365)
 
-    async def test_category_missing_from_profile_is_skipped(self, app, current, monkeypatch):
+    async def test_category_missing_from_profile_is_skipped(self, app, current):
         await current()
 
         async def boom(_session, _cutoff):
             raise AssertionError("a rule without a retention period ran")
 
-        monkeypatch.setattr(retention, "_rules", [RetentionRule("no_such_category", "nothing", boom, boom)])
-        lines = await _purge(app, dry_run=False)
+        lines = await _purge(app, dry_run=False, rules=[RetentionRule("no_such_category", "nothing", boom, boom)])
         assert lines["no_such_category"].skipped
 
 

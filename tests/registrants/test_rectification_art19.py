@@ -12,6 +12,7 @@ from app.auth.principal import SYSTEM
 from app.core.errors import Invalid
 from app.outbox.models import OutboxMessage
 from app.outbox.worker import Worker
+from app.wiring import build as build_wiring
 from app.registrants import erasure, recipients
 from app.registrants.rectification import Change, Decision, rectify
 from tests.conftest import TEST_SECRET
@@ -79,7 +80,6 @@ class TestArt19Notices:
             await self._scenario(app, client, controller, db, receiver, outbox_settings, http_server[1], clock)
         finally:
             app.state.settings = original
-            recipients.install(original)
 
     async def _scenario(self, app, client, controller, db, receiver, outbox_settings, port, clock):  # noqa: F811
         made = await client.post("/v1/clients", headers=controller.headers, json={
@@ -91,7 +91,7 @@ class TestArt19Notices:
         profile["recipients"][0]["callback_url"] = f"http://127.0.0.1:{port}/processor-events"
         assert (await client.put("/v1/register", headers=controller.headers, json=profile)).status_code == 200
         settings = outbox_settings.model_copy(update={"recipient_signing_secret": SecretStr("recipient-secret-" + "r" * 20)})
-        recipients.install(settings)
+        hooks = build_wiring(settings).outbox  # the recipient key comes from these settings
         receiver.secrets["/processor-events"] = "recipient-secret-" + "r" * 20
 
         ref = uuid.uuid4().hex[:8]
@@ -99,14 +99,15 @@ class TestArt19Notices:
         rid = uuid.UUID(person["id"])
         async with app.state.db.sessionmaker() as session:
             refs = await recipients.references_by_system(session, registrant_id=rid)
-            await erasure.erase(session, actor=SYSTEM, registrant_id=rid, key=TEST_SECRET, request_ref="test")
+            await erasure.erase(session, actor=SYSTEM, registrant_id=rid, key=TEST_SECRET, request_ref="test",
+                                 steps=app.state.wiring.erasure_steps)
             told = await recipients.notify(session, registrant_id=rid, event="erased", fields=["email", "family_name"],
                                            refs=refs, request_id=None)
             await session.commit()
         assert {t.kind for t in told} == {"integration", "profile_recipient"}
 
         receiver.statuses.extend([503])  # the first delivery fails; the retry must get through
-        worker = Worker(db, settings)
+        worker = Worker(db, settings, hooks=hooks)
         try:
             await worker.drain()
             clock.advance(timedelta(hours=1))  # past the backoff

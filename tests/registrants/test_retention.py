@@ -38,11 +38,12 @@ class TestRecordRetention:
         recent = await _record(client, h, ongoing, "lesson", 0.1)
 
         async with app.state.db.sessionmaker() as session:
-            preview = {(l.category, l.table): l.count for l in await retention.purge(session, dry_run=True)}
+            preview = {(l.category, l.table): l.count for l in await retention.purge(session, dry_run=True,
+                                                                                    rules=app.state.wiring.retention_rules)}
             await session.commit()
         assert preview[("customer_relationship", "relationship_record")] >= 1
         async with app.state.db.sessionmaker() as session:
-            await retention.purge(session, dry_run=False)
+            await retention.purge(session, dry_run=False, rules=app.state.wiring.retention_rules)
             await session.commit()
 
         assert await _ids(client, h, gone) == {kept_invoice}

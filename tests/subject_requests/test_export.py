@@ -12,7 +12,7 @@ import jsonschema
 import orjson
 import pytest
 
-from app.subject_requests.package import SCHEMA_PATH, sections
+from app.subject_requests.package import SCHEMA_PATH
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
@@ -68,7 +68,7 @@ class TestAuth:
 
 
 class TestPackage:
-    async def test_every_kind_of_data_appears(self, client, me, registrant, file, act, completed):
+    async def test_every_kind_of_data_appears(self, app, client, me, registrant, file, act, completed):
         person = await registrant(address={"street": "Laulajankatu 1 A 2", "postal_code": "00100", "city": "Helsinki"},
                                   customer_types=["course", "web_shop"], language="en",
                                   external_refs=[{"system": "booking", "id": uuid.uuid4().hex}])
@@ -108,7 +108,7 @@ class TestPackage:
         assert reg["id"] == person and reg["address"]["city"] == "Helsinki"
         assert reg["customer_types"] == ["course", "web_shop"] and reg["external_refs"][0]["system"] == "booking"
         data = package["data"]
-        assert set(data) == {s.name for s in sections()}  # a new section (e.g. the waitlist's) must be filled here too
+        assert set(data) == {s.name for s in app.state.wiring.package_sections}  # a new section (e.g. the waitlist's) must be filled here too
         kinds = sorted(x["type"] for x in data["relationship_records"])
         assert kinds == ["invoice", "lesson", "order", "survey_answer"]
         assert {(e["action"], e["purpose"]) for e in data["consent_events"]} == {

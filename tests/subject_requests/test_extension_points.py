@@ -13,18 +13,19 @@ from tests.subject_requests.test_export import check
 
 
 class TestPackageSections:
-    async def test_a_registered_section_is_in_the_package_and_the_letter(self, client, me, registrant, file, advance):
+    async def test_a_registered_section_is_in_the_package_and_the_letter(self, app, client, me, registrant, file,
+                                                                         advance):
         async def notices(session, registrant_id: uuid.UUID) -> list[dict]:
             return [{"channel": "sms", "sent_at": "2026-05-01T10:00:00+00:00", "registrant": str(registrant_id)}]
 
-        package.register_package_section("test_section", notices,
-                                         title={"fi": "Testiosio", "en": "Test section"})
+        section = package.PackageSection("test_section", notices, title={"fi": "Testiosio", "en": "Test section"})
+        app.state.wiring.package_sections.append(section)
         try:
             person = await registrant()
             made = await file(registrant_id=person)
             await advance(made["id"], person)
         finally:
-            package.unregister_package_section("test_section")
+            app.state.wiring.package_sections.remove(section)
         exported = await client.get(f"/v1/requests/{made['id']}/export", headers=me.headers)
         body = exported.json()
         check(body)
@@ -47,8 +48,9 @@ class TestCompletionHandlers:
                 raise Invalid("the handler refused", loc=["body", "note"])
             return {"objected": list(ctx.request["purposes"])}
 
-        original = service.completion_handler("objection")  # issue 8's real one, put back afterwards
-        service.register_completion_handler("objection", objection)
+        handlers = app.state.wiring.completion_handlers
+        original = handlers["objection"]  # issue 8's real one, put back afterwards
+        handlers["objection"] = objection
         try:
             person = await registrant()
             made = await file("objection", registrant_id=person, purposes=["market_research"])
@@ -63,7 +65,7 @@ class TestCompletionHandlers:
             assert done.json()["outcome"]["objected"] == ["market_research"]
             assert calls == ["objection", "objection"]
         finally:
-            service.register_completion_handler("objection", original)
+            handlers["objection"] = original
         async with app.state.db.sessionmaker() as session:
             actions = (await session.execute(select(SubjectRequestEvent.action).where(
                 SubjectRequestEvent.request_id == uuid.UUID(made["id"])))).scalars().all()

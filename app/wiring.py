@@ -1,0 +1,74 @@
+"""The composition root: every domain's hooks, collected in one place.
+
+Nothing registers itself when a module is imported. Each domain declares its parts next to its data
+(erasure steps, package sections, retention rules, completion handlers, purpose-usage checks, send
+checks, signing-key resolvers) and `build` puts them on one `Wiring` object, which `create_app` keeps on
+`app.state.wiring` and the CLI builds for its jobs. Two apps built in one process share nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.audit import retention as audit_retention
+from app.auth import retention as auth_retention
+from app.auth import service as auth_service
+from app.consents import repository as consents_repo
+from app.core.config import Settings
+from app.idempotency import retention as idempotency_retention
+from app.outbox.service import OutboxHooks
+from app.register.retention import RetentionRule
+from app.register.service import PurposeUsageCheck
+from app.registrants import erasure, recipients
+from app.registrants import retention as registrants_retention
+from app.subject_requests import completions, package
+from app.subject_requests import repository as requests_repo
+from app.subject_requests import service as requests_service
+from app.subject_requests.service import CompletionHandler
+from app.waitlist import repository as waitlist_repo
+from app.waitlist import retention as waitlist_retention
+from app.waitlist import rights as waitlist_rights
+from app.waitlist import service as waitlist_service
+
+
+@dataclass
+class Wiring:
+    """The hooks one app (or one CLI run) uses; tests may build their own and change it freely."""
+
+    erasure_steps: list[erasure.ErasureStep] = field(default_factory=list)
+    package_sections: list[package.PackageSection] = field(default_factory=list)
+    retention_rules: list[RetentionRule] = field(default_factory=list)
+    completion_handlers: dict[str, CompletionHandler] = field(default_factory=dict)
+    purpose_usage_checks: list[PurposeUsageCheck] = field(default_factory=list)
+    outbox: OutboxHooks = field(default_factory=OutboxHooks)
+
+
+def build(settings: Settings) -> Wiring:
+    """Every domain's hooks, in the order they run."""
+    wiring = Wiring()
+    # GDPR Art. 17: one transaction runs every step; the registrant row itself is blanked last.
+    wiring.erasure_steps += [*erasure.STEPS, waitlist_rights.ERASURE]
+    # GDPR Art. 15 and 20: the sections of the access and portability package, in this order.
+    wiring.package_sections += [*package.SECTIONS, *waitlist_rights.SECTIONS]
+    # GDPR Art. 5(1)(e): each domain's retention rules.
+    wiring.retention_rules += [*registrants_retention.RULES, *waitlist_retention.RULES,
+                               *idempotency_retention.RULES, *audit_retention.RULES, *auth_retention.RULES]
+    wiring.completion_handlers.update(completions.HANDLERS)
+    # A purpose still named by a consent (waitlist entries record one) or an objection may be retired, never deleted.
+    wiring.purpose_usage_checks += [consents_repo.purposes_used, requests_repo.purposes_named]
+    wiring.outbox.add_send_check(waitlist_repo.REF_TYPE, waitlist_service.check_before_send)
+    wiring.outbox.add_key_resolver("client", auth_service.callback_secret)
+    wiring.outbox.add_key_resolver("request", requests_service.callback_secret)
+    wiring.outbox.add_key_resolver("recipient", recipients.key_resolver(settings))
+    return wiring
+
+
+def get_wiring(request: Request) -> Wiring:
+    """The hooks of the app serving this request."""
+    return request.app.state.wiring
+
+
+WiringDep = Annotated[Wiring, Depends(get_wiring)]
