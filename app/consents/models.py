@@ -49,3 +49,18 @@ class ConsentState(Base):
     state: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_event.id"))
     updated_at: Mapped[datetime]
+
+
+class OptOutUse(Base):
+    """A used one-click opt-out token (SHA-256 of it; the token itself is never stored): each works once."""
+
+    __tablename__ = "optout_use"
+    __table_args__ = (Index("ix_optout_use_registrant_id", "registrant_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"))
+    purpose: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    # The withdrawal or objection the use recorded (set in the same transaction, right after the use is claimed).
+    event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("consent_event.id"))
+    used_at: Mapped[datetime]

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.consents.models import ConsentEvent, ConsentState
+from app.consents.models import ConsentEvent, ConsentState, OptOutUse
+from app.db.repository import insert_ignoring_conflicts
 from app.consents.state import Action, Decision, LedgerEvent
-from app.registrants.models import Registrant
+from app.registrants.models import Registrant, RelationshipRecord
 
 EV = ConsentEvent.__table__
 ST = ConsentState.__table__
 R = Registrant.__table__
-
-_CONTACT_COLUMNS = {"email": (R.c.email,), "sms": (R.c.phone,), "phone": (R.c.phone,), "post": (R.c.address,)}
+REC = RelationshipRecord.__table__
+OPT = OptOutUse.__table__
 
 
 async def insert_event(session: AsyncSession, *, values: dict[str, Any]) -> None:
@@ -53,6 +69,29 @@ async def states_of(session: AsyncSession, *, registrant_id: uuid.UUID) -> list[
     return list((await session.execute(stmt)).mappings())
 
 
+async def states_with_givers(session: AsyncSession, *, registrant_id: uuid.UUID) -> list[RowMapping]:
+    """The stored current state of one registrant, with who gave each deciding event."""
+    stmt = (select(ST.c.purpose, ST.c.channel, ST.c.state, ST.c.event_id, EV.c.given_by)
+            .select_from(ST.outerjoin(EV, EV.c.id == ST.c.event_id))
+            .where(ST.c.registrant_id == registrant_id).order_by(ST.c.purpose, ST.c.channel))
+    return list((await session.execute(stmt)).mappings())
+
+
+async def has_sale_with_opt_out(session: AsyncSession, *, registrant_id: uuid.UUID, sale_types: Iterable[str]) -> bool:
+    """Whether a sale record of these types offered the refusal of marketing (917/2014 § 200(2))."""
+    types = list(sale_types)
+    if not types:
+        return False
+    stmt = select(exists().where(REC.c.registrant_id == registrant_id, REC.c.type.in_(types),
+                                 REC.c.opt_out_offered.is_(true())))
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def optout_used(session: AsyncSession, *, token_hash: str) -> bool:
+    """Whether an opt-out token was used already."""
+    return (await session.execute(select(OPT.c.token_hash).where(OPT.c.token_hash == token_hash))).first() is not None
+
+
 async def events_of(session: AsyncSession, *, registrant_id: uuid.UUID) -> list[RowMapping]:
     """The whole ledger of one registrant, oldest first."""
     stmt = select(EV).where(EV.c.registrant_id == registrant_id).order_by(EV.c.effective_at, EV.c.recorded_at)
@@ -70,37 +109,75 @@ async def purposes_used(session: AsyncSession, codes: set[str]) -> set[str]:
     return {row.purpose for row in rows}
 
 
-async def audience(
-    session: AsyncSession,
+def contact_of(registrant: Any, channel: str) -> ColumnElement[Any]:
+    """The one address a channel reaches a registrant at: its own, else its guardian's or first contact person's."""
+    if channel == "post":
+        return cast(registrant.c.address, Text)
+    field = "email" if channel == "email" else "phone"
+    own = registrant.c.email if field == "email" else registrant.c.phone
+    return func.coalesce(own, registrant.c.guardian[field].as_string(),
+                         registrant.c.contact_persons[(0, field)].as_string())
+
+
+def audience_candidates(
     *,
     purpose: str,
     channel: str,
     consent_based: bool,
-    direct_marketing: Iterable[str],
+    sale_types: Iterable[str],
     visibility: ColumnElement[bool] | None,
     after: uuid.UUID | None,
-    limit: int,
-) -> list[RowMapping]:
-    """Active registrants who may be contacted for a purpose on a channel, in id order (one extra row)."""
-    contact = _CONTACT_COLUMNS[channel][0]
+    registrant_id: uuid.UUID | None = None,
+) -> Select[Any]:
+    """Everyone the rule engine must look at, in (address, id) order: the facts it needs, one row each.
+
+    The conditions here only drop rows the engine would drop anyway (not active, no address, and for consent-based
+    purposes no grant); the engine decides the rest. After a cursor, rows start past the cursor row's address, so an
+    address is never listed twice across pages.
+    """
+    contact = contact_of(R, channel).label("contact")
+    sale_types = list(sale_types)
+    sale = (exists().where(REC.c.registrant_id == R.c.id, REC.c.type.in_(sale_types), REC.c.opt_out_offered.is_(true()))
+            if sale_types else literal(False))
     here = and_(ST.c.registrant_id == R.c.id, ST.c.purpose == purpose, ST.c.channel == channel)
-    conditions: list[ColumnElement[bool]] = [R.c.status == "active", or_(contact.is_not(None), R.c.guardian.is_not(None))]
-    if consent_based:
-        conditions.append(exists().where(here, ST.c.state == "granted"))
-    else:
-        conditions.append(~exists().where(here, ST.c.state == "objected"))
-    marketing = list(direct_marketing)
-    if purpose in marketing:
-        # Art. 21(3): an objection to direct marketing, on any channel, ends all of it.
-        conditions.append(~exists().where(ST.c.registrant_id == R.c.id, ST.c.purpose.in_(marketing),
-                                          ST.c.state == "objected"))
+    stmt = (select(R.c.id, R.c.kind, R.c.status, R.c.date_of_birth, R.c.language, R.c.address, contact,
+                   R.c.contact_persons[(0, "name")].as_string().label("contact_person"),
+                   ST.c.state, ST.c.event_id, EV.c.given_by, sale.label("sale_with_opt_out"))
+            .select_from(R.outerjoin(ST, here).outerjoin(EV, EV.c.id == ST.c.event_id))
+            .order_by(contact, R.c.id))
+    if registrant_id is not None:
+        return stmt.where(R.c.id == registrant_id)
+    stmt = stmt.where(R.c.status == "active", contact.is_not(None))
+    stmt = stmt.where(ST.c.state == "granted") if consent_based else stmt.where(
+        or_(ST.c.state.is_(None), ST.c.state != "objected"))
     if visibility is not None:
-        conditions.append(visibility)
+        stmt = stmt.where(visibility)
     if after is not None:
-        conditions.append(R.c.id > after)
-    stmt = (select(R.c.id, R.c.language, R.c.email, R.c.phone, R.c.address, R.c.guardian)
-            .where(*conditions).order_by(R.c.id).limit(limit + 1))
-    return list((await session.execute(stmt)).mappings())
+        previous = R.alias("previous")
+        stmt = stmt.where(contact > select(contact_of(previous, channel)).where(previous.c.id == after)
+                          .scalar_subquery())
+    return stmt
+
+
+async def stream_rows(session: AsyncSession, stmt: Select[Any]) -> AsyncIterator[RowMapping]:
+    """Rows of a statement as they arrive (a server-side cursor on PostgreSQL), never all at once."""
+    result = await session.stream(stmt.execution_options(yield_per=1000))
+    try:
+        async for row in result.mappings():
+            yield row
+    finally:
+        await result.close()
+
+
+async def insert_optout_use(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    """Keep a used opt-out token's hash; False when it was already used (also by a concurrent request)."""
+    stmt = insert_ignoring_conflicts(session, OPT, index_elements=["token_hash"]).values(**values)
+    return (await session.execute(stmt.returning(OPT.c.token_hash))).scalar_one_or_none() is not None
+
+
+async def set_optout_event(session: AsyncSession, *, token_hash: str, event_id: uuid.UUID) -> None:
+    """Point a use at the ledger event it recorded."""
+    await session.execute(update(OPT).where(OPT.c.token_hash == token_hash).values(event_id=event_id))
 
 
 async def counts(session: AsyncSession) -> list[RowMapping]:

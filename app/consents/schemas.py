@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, IPvAnyAddress, StringConstraints
 
+from app.consents.rules import Basis, Reason
 from app.consents.state import Action, State
 from app.core.schemas import RequestModel, ResponseModel
 from app.register.schemas import Channel
@@ -127,12 +128,19 @@ class ConsentEventWithReceipt(ConsentEventRead):
 
 
 class ChannelState(ResponseModel):
-    """Where one purpose and channel stand, and the event that decided it."""
+    """Where one purpose and channel stand in effect, the event that decided it, and whether the audience admits it."""
 
     purpose: str
     channel: str
-    state: State
+    state: State = Field(description=(
+        "The effective state: never `granted` when the law makes the grant ineffective (e.g. a child's grant not "
+        "given by the guardian, a restricted registrant); `ledger_state` keeps what the ledger says"))
     event_id: uuid.UUID | None
+    ledger_state: State = State.none
+    in_audience: bool = Field(default=False, description="Whether the audience of this purpose and channel admits "
+                                                         "the registrant (an address for the channel aside)")
+    basis: Basis | None = Field(default=None, description="On which basis, when admitted")
+    reason: Reason = Reason.no_consent
 
 
 class ConsentStateRead(ResponseModel):
@@ -144,13 +152,60 @@ class ConsentStateRead(ResponseModel):
 
 
 class AudienceMember(ResponseModel):
-    """Someone who may be contacted, with just the contact the channel needs."""
+    """Someone who may be contacted, with just the contact the channel needs, the basis and a personal opt-out."""
 
     registrant_id: uuid.UUID
     language: str
     email: str | None = None
     phone: str | None = None
     address: dict[str, Any] | None = None
+    basis: Basis
+    contact_person: str | None = Field(default=None, description="For an organisation: its contact person")
+    optout_url: str = Field(description="Personal one-click opt-out link to put in the message (917/2014 § 202)")
+    list_unsubscribe: str | None = Field(default=None, description="Email only: the RFC 2369 List-Unsubscribe value")
+    list_unsubscribe_post: str | None = Field(default=None, description=(
+        "Email only: the RFC 8058 List-Unsubscribe-Post value (`List-Unsubscribe=One-Click`)"))
+
+
+class AudienceFacts(ResponseModel):
+    """What the rule engine read about one registrant."""
+
+    kind: str
+    status: str
+    child: bool
+    ledger_state: State
+    given_by: str | None
+    sale_with_opt_out: bool
+    has_contact: bool
+
+
+class AudienceExplanation(ResponseModel):
+    """Why one registrant is in or out of an audience (`?explain=true&registrant_id=`)."""
+
+    registrant_id: uuid.UUID
+    purpose: str
+    channel: str
+    admitted: bool
+    basis: Basis | None
+    reason: Reason
+    facts: AudienceFacts
+
+
+class OptOut(RequestModel):
+    """A one-click opt-out as JSON: the token of the link, and its purpose and channel."""
+
+    token: Annotated[str, StringConstraints(min_length=20, max_length=128)]
+    purpose: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    channel: Channel
+
+
+class OptedOut(ResponseModel):
+    """The opt-out was recorded in the ledger."""
+
+    status: Literal["opted_out"] = "opted_out"
+    purpose: str
+    channel: str
+    action: Action
 
 
 class ConsentStats(ResponseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.consents import repository as repo
+from app.consents.optout import ONE_CLICK, list_unsubscribe, make_token, optout_url, read_token, token_hash
+from app.consents.rules import Basis, PurposeRule, Reason, Subject, Verdict, decide, is_child
 from app.consents.schemas import (
+    AudienceExplanation,
+    AudienceFacts,
     AudienceMember,
     ChannelState,
     ConsentEventCreate,
@@ -21,9 +26,12 @@ from app.consents.schemas import (
     ConsentReceipt,
     ConsentStateRead,
     ConsentStats,
+    Evidence,
+    OptedOut,
     ReceiptController,
     ReceiptPurpose,
     ReceiptService,
+    Source,
 )
 from app.consents.state import Action, Decision, State, derive
 from app.core import clock
@@ -67,7 +75,10 @@ def _check_purpose(purpose: Purpose | None, data: ConsentEventCreate) -> Purpose
         allowed = ", ".join(c.value for c in purpose.channels) or "none"
         raise Invalid(f"purpose {purpose.code!r} does not use the channel {data.channel.value!r} (it uses: {allowed})",
                       loc=["body", "channel"])
-    if data.action in (Action.grant, Action.withdraw) and purpose.legal_basis is not LegalBasis.consent:
+    # A direct-marketing purpose takes consents whatever its GDPR basis: there the consent is the permission that
+    # 917/2014 § 200(1) requires for email and SMS to persons.
+    consentable = purpose.legal_basis is LegalBasis.consent or purpose.direct_marketing
+    if data.action in (Action.grant, Action.withdraw) and not consentable:
         raise Invalid(f"purpose {purpose.code!r} rests on {purpose.legal_basis.value}, not consent: such a purpose "
                       "needs no consent (to stop it, object instead where it is objectable)", loc=["body", "action"])
     if data.action is Action.grant and purpose.retired:
@@ -137,20 +148,42 @@ async def derived_state(session: AsyncSession, *, registrant_id: uuid.UUID) -> d
 async def current_state(
     session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, history: bool
 ) -> ConsentStateRead:
-    """Per purpose and channel of the profile: granted, withdrawn, objected or none."""
-    await _registrant(session, actor, registrant_id)
+    """Per purpose and channel of the profile: the effective state, the ledger's state, and the audience's verdict."""
+    row = await _registrant(session, actor, registrant_id)
     current = await register.current_version(session)
-    stored = {(r["purpose"], r["channel"]): r for r in await repo.states_of(session, registrant_id=registrant_id)}
-    pairs = [(p.code, c.value) for p in current[1].purposes for c in p.channels] if current else []
+    profile = current[1] if current else None
+    stored = {(r["purpose"], r["channel"]): r for r in await repo.states_with_givers(session, registrant_id=registrant_id)}
+    pairs = [(p.code, c.value) for p in profile.purposes for c in p.channels] if profile else []
     pairs += sorted(set(stored) - set(pairs))
-    states = [ChannelState(purpose=p, channel=c, state=State(stored[(p, c)]["state"]) if (p, c) in stored else State.none,
-                           event_id=stored[(p, c)]["event_id"] if (p, c) in stored else None) for p, c in pairs]
-    ledger = None
+    sale = await repo.has_sale_with_opt_out(session, registrant_id=registrant_id,
+                                            sale_types=profile.sale_record_types if profile else [])
+    guardian_age, today = await register.guardian_age(session), clock.utcnow().date()
+    states = []
+    for purpose_code, channel in pairs:
+        decided = stored.get((purpose_code, channel))
+        ledger = State(decided["state"]) if decided else State.none
+        subject = Subject(kind=row["kind"], status=row["status"], date_of_birth=row["date_of_birth"], state=ledger,
+                          given_by=decided["given_by"] if decided else None, sale_with_opt_out=sale)
+        purpose = profile.purpose(purpose_code) if profile else None
+        verdict = decide(subject, purpose_rule(purpose, channel), today=today, guardian_age=guardian_age) \
+            if purpose else Verdict(False, None, Reason.no_consent)
+        effective = State.none if ledger is State.granted and verdict.basis is not Basis.consent else ledger
+        states.append(ChannelState(purpose=purpose_code, channel=channel, state=effective, ledger_state=ledger,
+                                   event_id=decided["event_id"] if decided else None, in_audience=verdict.admitted,
+                                   basis=verdict.basis, reason=verdict.reason))
+    ledger_events = None
     if history:
-        ledger = [ConsentEventRead.model_validate(e) for e in await repo.events_of(session, registrant_id=registrant_id)]
+        ledger_events = [ConsentEventRead.model_validate(e)
+                         for e in await repo.events_of(session, registrant_id=registrant_id)]
     audit.record(session, actor=actor, action="consent.read", resource_type="registrant", resource_id=registrant_id,
                  registrant_ids=[registrant_id], details={"history": history})
-    return ConsentStateRead(registrant_id=registrant_id, states=states, history=ledger)
+    return ConsentStateRead(registrant_id=registrant_id, states=states, history=ledger_events)
+
+
+def purpose_rule(purpose: Purpose, channel: str) -> PurposeRule:
+    """What the rule engine needs to know of a purpose of the profile."""
+    return PurposeRule(channel=channel, legal_basis=purpose.legal_basis.value, direct_marketing=purpose.direct_marketing,
+                       soft_opt_in=purpose.soft_opt_in)
 
 
 async def receipt(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID, policy_url: str) -> ConsentReceipt:
@@ -189,7 +222,8 @@ def _receipt(event: ConsentEventRead, profile: RegisterProfile, policy_url: str)
         services=[ReceiptService(service=profile.register_name.en, purposes=[ReceiptPurpose(
             purpose=purpose.name.en if purpose else event.purpose,
             purposeCategory=[event.purpose],
-            consentType="EXPLICIT" if purpose and purpose.legal_basis is LegalBasis.consent else "NOT_REQUIRED",
+            consentType="EXPLICIT" if purpose and (purpose.legal_basis is LegalBasis.consent or (
+                purpose.direct_marketing and event.action != Action.object)) else "NOT_REQUIRED",
             piiCategory=categories,
             primaryPurpose=True,
             termination="until withdrawn; withdrawing is as easy as granting (GDPR Art. 7(3))",
@@ -201,40 +235,157 @@ def _receipt(event: ConsentEventRead, profile: RegisterProfile, policy_url: str)
     )
 
 
-def _contact(row: RowMapping, channel: str) -> dict[str, Any]:
-    guardian = row["guardian"] or {}
-    if channel == "email":
-        return {"email": row["email"] or guardian.get("email")}
-    if channel in ("sms", "phone"):
-        return {"phone": row["phone"] or guardian.get("phone")}
-    return {"address": row["address"]}
-
-
-async def audience(
-    session: AsyncSession, *, actor: Principal, purpose_code: str, channel: str, params: PageParams
-) -> Page[AudienceMember]:
-    """One page of the people who may be contacted right now for a purpose on a channel."""
-    _, profile = await _profile(session)
+def _audience_purpose(profile: RegisterProfile, purpose_code: str, channel: str) -> Purpose:
+    """The purpose an audience is asked for; 422 naming the query parameter."""
     purpose = profile.purpose(purpose_code)
     if purpose is None or purpose.retired:
         raise Invalid(f"unknown or retired purpose {purpose_code!r}", loc=["query", "purpose"])
     if channel not in purpose.channels:
         raise Invalid(f"purpose {purpose_code!r} does not use the channel {channel!r}", loc=["query", "channel"])
+    return purpose
+
+
+def _subject(row: RowMapping) -> Subject:
+    """The engine's facts from one candidate row."""
+    return Subject(kind=row["kind"], status=row["status"], date_of_birth=row["date_of_birth"],
+                   state=State(row["state"]) if row["state"] else State.none, given_by=row["given_by"],
+                   sale_with_opt_out=bool(row["sale_with_opt_out"]), has_contact=row["contact"] is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """How the opt-out link of each row is made."""
+
+    base_url: str
+    key: bytes
+
+
+def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, links: Links) -> AudienceMember:
+    """One audience row: the channel's address, the basis and the personal opt-out link and headers."""
+    token = make_token(links.key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose,
+                       channel=channel)
+    url = optout_url(links.base_url, purpose=purpose, channel=channel, token=token)
+    contact: dict[str, Any] = {"address": row["address"]} if channel == "post" else {
+        "email" if channel == "email" else "phone": row["contact"]}
+    email = channel == "email"
+    return AudienceMember(
+        registrant_id=row["id"], language=row["language"], basis=verdict.basis, optout_url=url,
+        contact_person=row["contact_person"] if row["kind"] == "organisation" else None,
+        list_unsubscribe=list_unsubscribe(url) if email else None, list_unsubscribe_post=ONE_CLICK if email else None,
+        **contact)
+
+
+async def audience(
+    session: AsyncSession, *, actor: Principal, purpose_code: str, channel: str, params: PageParams, links: Links
+) -> Page[AudienceMember]:
+    """One page of the people who may be contacted right now for a purpose on a channel, decided by the rule engine.
+
+    Candidates stream from the database in address order; each goes through `rules.decide`; the first admitted
+    registrant of an address is listed and later ones with the same address are not (one message per address).
+    """
+    _, profile = await _profile(session)
+    purpose = _audience_purpose(profile, purpose_code, channel)
     try:
         after = uuid.UUID(params.after[0]) if params.after else None
     except (ValueError, TypeError) as exc:
         raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
-    rows = await repo.audience(
-        session, purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,
-        direct_marketing=_direct_marketing(profile), visibility=registrants.visibility_for(actor).clause(),
-        after=after, limit=params.limit)
-    more = len(rows) > params.limit
-    rows = rows[: params.limit]
-    members = [AudienceMember(registrant_id=r["id"], language=r["language"], **contact)
-               for r in rows if any((contact := _contact(r, channel)).values())]
+    rule, guardian_age, today = purpose_rule(purpose, channel), await register.guardian_age(session), clock.utcnow().date()
+    stmt = repo.audience_candidates(
+        purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,
+        sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
+        visibility=registrants.visibility_for(actor).clause(), after=after)
+    members: list[AudienceMember] = []
+    last_contact, last_id, more = None, None, False
+    async for row in repo.stream_rows(session, stmt):
+        if row["contact"] == last_contact:
+            continue
+        verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
+        if not verdict.admitted:
+            continue
+        if len(members) == params.limit:
+            more = True
+            break
+        members.append(_member(row, verdict, purpose=purpose_code, channel=channel, links=links))
+        last_contact, last_id = row["contact"], row["id"]
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
+                 registrant_ids=[m.registrant_id for m in members],
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})
-    return Page(items=members, next_cursor=encode_cursor([str(rows[-1]["id"])]) if more and rows else None)
+    return Page(items=members, next_cursor=encode_cursor([str(last_id)]) if more else None)
+
+
+async def explain(session: AsyncSession, *, actor: Principal, purpose_code: str, channel: str,
+                  registrant_id: uuid.UUID) -> AudienceExplanation:
+    """Why one registrant is in or out of an audience: the engine's verdict and the facts it read."""
+    _, profile = await _profile(session)
+    purpose = _audience_purpose(profile, purpose_code, channel)
+    await _registrant(session, actor, registrant_id)
+    stmt = repo.audience_candidates(purpose=purpose_code, channel=channel, consent_based=False,
+                                    sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
+                                    visibility=None, after=None, registrant_id=registrant_id)
+    row = (await session.execute(stmt)).mappings().one()
+    subject, guardian_age, today = _subject(row), await register.guardian_age(session), clock.utcnow().date()
+    verdict = decide(subject, purpose_rule(purpose, channel), today=today, guardian_age=guardian_age)
+    audit.record(session, actor=actor, action="audience.explain", resource_type="registrant",
+                 resource_id=registrant_id, registrant_ids=[registrant_id],
+                 details={"purpose": purpose_code, "channel": channel, "admitted": verdict.admitted})
+    facts = AudienceFacts(kind=subject.kind, status=subject.status, ledger_state=subject.state,
+                          child=is_child(subject, today=today, guardian_age=guardian_age), given_by=subject.given_by,
+                          sale_with_opt_out=subject.sale_with_opt_out, has_contact=subject.has_contact)
+    return AudienceExplanation(registrant_id=registrant_id, purpose=purpose_code, channel=channel,
+                               admitted=verdict.admitted, basis=verdict.basis, reason=verdict.reason, facts=facts)
+
+
+OPTOUT_LINK = Principal(kind="system", id=None, name="one-click opt-out link", role=None)
+_NO_TOKEN = "unknown or already used link"
+
+
+async def _optout_target(session: AsyncSession, *, token: str, purpose_code: str, channel: str,
+                         key: bytes) -> tuple[RowMapping, Purpose]:
+    """The registrant and purpose of a valid, unused token; 404 alike for anything else."""
+    claim = read_token(key, token, purpose=purpose_code, channel=channel)
+    current = await register.current_version(session)
+    purpose = current[1].purpose(purpose_code) if current and claim else None
+    if claim is None or purpose is None or channel not in purpose.channels:
+        raise NotFound(_NO_TOKEN)
+    try:
+        row = await _registrant(session, OPTOUT_LINK, claim.registrant_id)
+    except NotFound as exc:
+        raise NotFound(_NO_TOKEN) from exc
+    if await repo.optout_used(session, token_hash=token_hash(token)):
+        raise NotFound(_NO_TOKEN)
+    return row, purpose
+
+
+async def optout_language(session: AsyncSession, *, token: str, purpose_code: str, channel: str,
+                          key: bytes) -> tuple[str, RegisterProfile]:
+    """The language of the person a valid, unused token belongs to, and the profile naming the controller."""
+    row, _ = await _optout_target(session, token=token, purpose_code=purpose_code, channel=channel, key=key)
+    return row["language"], (await _profile(session))[1]
+
+
+async def opt_out(session: AsyncSession, *, token: str, purpose_code: str, channel: str, key: bytes,
+                  policy_url: str) -> OptedOut:
+    """Record a withdrawal (consent) or an objection (other bases) from a one-click link; each token works once.
+
+    The token's hash is claimed first with INSERT ... ON CONFLICT DO NOTHING, so of two concurrent uses one records
+    the ledger event and the other gets the same 404 as an unknown token.
+    """
+    row, purpose = await _optout_target(session, token=token, purpose_code=purpose_code, channel=channel, key=key)
+    hashed = token_hash(token)
+    if not await repo.insert_optout_use(session, values={
+            "token_hash": hashed, "registrant_id": row["id"], "purpose": purpose.code, "channel": channel,
+            "event_id": None, "used_at": clock.utcnow()}):
+        raise NotFound(_NO_TOKEN)
+    stored = {(r["purpose"], r["channel"]): r["state"] for r in await repo.states_of(session, registrant_id=row["id"])}
+    withdraw = (purpose.legal_basis is LegalBasis.consent or stored.get((purpose.code, channel)) == "granted"
+                or not purpose.objectable)
+    action = Action.withdraw if withdraw else Action.object
+    event = await record_event(session, actor=OPTOUT_LINK, registrant_id=row["id"], policy_url=policy_url,
+                               data=ConsentEventCreate(action=action, purpose=purpose.code, channel=channel,
+                                                       source=Source.unsubscribe_link,
+                                                       evidence=Evidence(reference="one-click opt-out link")))
+    await repo.set_optout_event(session, token_hash=hashed, event_id=event.id)
+    return OptedOut(purpose=purpose.code, channel=channel, action=action)
 
 
 async def stats(session: AsyncSession) -> ConsentStats:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -48,6 +50,9 @@ class Settings(BaseSettings):
 
     # Signs Art. 19 notices to the register profile's recipients that have a callback URL.
     recipient_signing_secret: SecretStr | None = None
+    # Keys the one-click opt-out links of audience rows (HMAC); keep it stable, links in sent mail must keep working.
+    # Unset: derived from the JWT secret (rotating that would then break links already sent).
+    optout_secret: SecretStr | None = None
     # Where clients reach the service; links in receipts and notices are built from it.
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = []
@@ -138,6 +143,12 @@ class Settings(BaseSettings):
         if self.jwt_algorithm != "HS256":
             return _read_key(self.jwt_public_key_file)
         return self._hmac_secret()
+
+    def optout_key(self) -> bytes:
+        """The HMAC key of one-click opt-out tokens."""
+        if self.optout_secret is not None:
+            return self.optout_secret.get_secret_value().encode()
+        return hmac.new(self._hmac_secret().encode(), b"rekisteri optout v1", hashlib.sha256).digest()
 
     def _hmac_secret(self) -> str:
         if self.jwt_secret is not None:

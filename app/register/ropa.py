@@ -33,6 +33,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "idempotency_key": "api_replays",  # the stored first response of a retried POST, kept a day
     "consent_event": "consents",
     "consent_state": "consents",
+    "optout_use": "consents",  # which registrant used a one-click opt-out link, when
     "subject_request": "contact_details",  # the requester's name and contacts, the changes asked for
     "subject_request_event": "customer_relationship",  # each transition of a request
     "subject_request_package": "customer_relationship",  # the frozen copy of everything held on the person

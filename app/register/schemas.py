@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import isodate
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, ValidationInfo, field_validator
@@ -21,6 +21,8 @@ EU_EEA = frozenset({"EU",
 _DURATION_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# The relationship record types (app.registrants.schemas.RecordType) that can be a sale.
+SaleRecordType = Literal["order", "invoice", "lesson", "enrolment", "other"]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
@@ -107,6 +109,14 @@ class LocalizedText(RequestModel):
     en: Text
 
 
+class NoticeText(RequestModel):
+    """A short text in the three languages notices are sent in."""
+
+    fi: ShortText
+    en: ShortText
+    sv: ShortText
+
+
 class PostalAddress(RequestModel):
     """A postal address."""
 
@@ -152,6 +162,16 @@ class Purpose(RequestModel):
     data_categories: list[Code] = Field(default_factory=list, max_length=50)
     # A retired purpose stays in the profile for the consents that name it, but takes no new grants.
     retired: bool = False
+    # 917/2014 § 200(2) soft opt-in: the purpose markets only the controller's own similar products or services, so
+    # email and SMS may reach a customer whose contact came with a sale (refused on other purposes).
+    soft_opt_in: bool = Field(default=False, validate_default=True)
+
+    @field_validator("soft_opt_in")
+    @classmethod
+    def _soft_opt_in_is_marketing(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("direct_marketing"):
+            raise ValueError("soft_opt_in (917/2014 § 200(2)) applies only to a direct-marketing purpose")
+        return value
 
 
 class DataCategory(RequestModel):
@@ -254,6 +274,10 @@ class RegisterProfile(RequestModel):
     rights_policy: RightsPolicy
     # Why the profile departs from its source statement, where that statement contradicts itself or the law.
     notes: list[Text] = Field(default_factory=list, max_length=30)
+    # Relationship record types that are a sale by this controller (917/2014 § 200(2) soft opt-in).
+    sale_record_types: list[SaleRecordType] = Field(default_factory=list, max_length=9)
+    # The waitlist's name in its notices and unsubscribe page (e.g. "UniikkiLista"); default: the purpose's name.
+    waitlist_name: NoticeText | None = None
 
     @field_validator("data_subjects")
     @classmethod
@@ -316,6 +340,15 @@ class StatementRead(ResponseModel):
     sections: list[StatementSection]
 
 
+class MarketingChannels(ResponseModel):
+    """For a direct-marketing purpose, what each channel rests on (917/2014 §§ 200-201)."""
+
+    consent_required: list[Channel] = Field(description="Channels that need the person's prior consent (§ 200(1))")
+    soft_opt_in: list[Channel] = Field(description="Channels open to customers from a sale (§ 200(2))")
+    unless_refused: list[Channel] = Field(description="Channels allowed unless the person refused (§ 200(3))")
+    organisations_unless_refused: list[Channel] = Field(description="Legal persons' addresses (§ 201)")
+
+
 class RopaPurpose(ResponseModel):
     """Art. 30(1)(b): a purpose of the processing."""
 
@@ -323,6 +356,10 @@ class RopaPurpose(ResponseModel):
     name: LocalizedText
     legal_basis: LegalBasis
     retired: bool
+    direct_marketing: bool = False
+    # consent: the person stops it by withdrawing (Art. 7(3)); otherwise by objecting (Art. 21), where objectable.
+    how_to_stop: Literal["withdrawal", "objection", "none"] = "none"
+    marketing_channels: MarketingChannels | None = None
 
 
 class RopaCategory(ResponseModel):

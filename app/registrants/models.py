@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, TimestampMixin
@@ -98,6 +98,8 @@ class RelationshipRecord(IdMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data_category: Mapped[str] = mapped_column(String(64))
+    # The customer was offered a clear, free refusal of marketing when the contact was collected (917/2014 § 200(2)).
+    opt_out_offered: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Set when an erasure kept the record because a law still requires it (GDPR Art. 17(3)(b)).
     legal_hold: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(80))

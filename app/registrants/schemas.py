@@ -165,6 +165,9 @@ class RecordCreate(RequestModel):
     data: dict[str, Any] = Field(default_factory=dict, description="At most 16 KiB as JSON")
     data_category: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
         default=None, description="Defaults by type")
+    opt_out_offered: bool = Field(default=False, description=(
+        "For a sale: the customer was given a clear, free and easy chance to refuse marketing when the contact was "
+        "collected (917/2014 § 200(2) soft opt-in)"))
 
 
 class RecordRead(ResponseModel):
@@ -178,6 +181,7 @@ class RecordRead(ResponseModel):
     external_id: str | None
     data: dict[str, Any]
     data_category: str
+    opt_out_offered: bool = False
     created_at: datetime
 
 

@@ -318,7 +318,7 @@ async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: 
     created = await repo.insert_record(session, values={
         "id": record_id, "registrant_id": registrant_id, "type": data.type, "occurred_at": data.occurred_at,
         "source": source, "external_id": data.external_id, "data": data.data,
-        "data_category": category,
+        "data_category": category, "opt_out_offered": data.opt_out_offered,
         "created_by": actor.subject, "created_at": clock.utcnow(),
     })
     if created:

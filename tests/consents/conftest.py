@@ -12,10 +12,10 @@ from sqlalchemy import text
 
 
 def person(**overrides: Any) -> dict[str, Any]:
-    """A valid adult person with email and phone."""
+    """A valid adult person with their own email and phone (audiences list an address once)."""
     tag = uuid.uuid4().hex[:10]
     body = {"kind": "person", "given_name": "Maija", "family_name": "Meikäläinen",
-            "email": f"maija.{tag}@example.com", "phone": "040 581 2799", "language": "fi"}
+            "email": f"maija.{tag}@example.com", "phone": f"040 {uuid.uuid4().int % 10**7:07d}", "language": "fi"}
     body.update(overrides)
     return body
 

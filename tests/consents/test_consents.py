@@ -151,7 +151,8 @@ class TestBadInput:
         (grant(purpose="no_such_purpose"), ["body", "purpose"]),
         (grant(channel="fax"), ["body", "channel"]),
         (grant(channel="sms"), ["body", "channel"]),  # the newsletter goes by email only
-        (grant(purpose="direct_marketing"), ["body", "action"]),  # legitimate interest: needs no consent
+        # Legitimate interest and not direct marketing: needs no consent (direct marketing takes one, see test_marketing).
+        (grant(purpose="market_research"), ["body", "action"]),
         (grant(purpose="courses", action="object", channel="email"), ["body", "action"]),  # not objectable
         (grant(evidence={"collected_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}),
          ["body", "evidence", "collected_at"]),
@@ -248,7 +249,8 @@ class TestAudience:
                                params={"purpose": "newsletter", "channel": "email", "limit": 2, "format": "csv"})
         assert csv.headers["content-type"].startswith("text/csv")
         lines = csv.text.strip().splitlines()
-        assert lines[0] == "registrant_id,language,email,phone" and len(lines) == 3
+        assert lines[0] == ("registrant_id,language,email,phone,basis,contact_person,optout_url,list_unsubscribe,"
+                            "list_unsubscribe_post") and len(lines) == 3
         assert csv.headers["x-next-cursor"] == first.json()["next_cursor"]
 
     @pytest.mark.parametrize(("params", "loc"), [
