@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -112,7 +113,8 @@ async def purposes_used(session: AsyncSession, codes: set[str]) -> set[str]:
 def contact_of(registrant: Any, channel: str) -> ColumnElement[Any]:
     """The one address a channel reaches a registrant at: its own, else its guardian's or first contact person's."""
     if channel == "post":
-        return cast(registrant.c.address, Text)
+        # A JSON column may hold JSON null rather than SQL NULL.
+        return func.nullif(cast(registrant.c.address, Text), "null")
     field = "email" if channel == "email" else "phone"
     own = registrant.c.email if field == "email" else registrant.c.phone
     return func.coalesce(own, registrant.c.guardian[field].as_string(),
@@ -159,12 +161,12 @@ def audience_candidates(
     return stmt
 
 
-async def stream_rows(session: AsyncSession, stmt: Select[Any]) -> AsyncIterator[RowMapping]:
-    """Rows of a statement as they arrive (a server-side cursor on PostgreSQL), never all at once."""
+@asynccontextmanager
+async def streamed(session: AsyncSession, stmt: Select[Any]) -> AsyncIterator[AsyncIterator[RowMapping]]:
+    """Rows of a statement as they arrive (a server-side cursor on PostgreSQL), never all at once; closed on exit."""
     result = await session.stream(stmt.execution_options(yield_per=1000))
     try:
-        async for row in result.mappings():
-            yield row
+        yield result.mappings()
     finally:
         await result.close()
 

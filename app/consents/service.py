@@ -296,17 +296,18 @@ async def audience(
         visibility=registrants.visibility_for(actor).clause(), after=after)
     members: list[AudienceMember] = []
     last_contact, last_id, more = None, None, False
-    async for row in repo.stream_rows(session, stmt):
-        if row["contact"] == last_contact:
-            continue
-        verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
-        if not verdict.admitted:
-            continue
-        if len(members) == params.limit:
-            more = True
-            break
-        members.append(_member(row, verdict, purpose=purpose_code, channel=channel, links=links))
-        last_contact, last_id = row["contact"], row["id"]
+    async with repo.streamed(session, stmt) as rows:
+        async for row in rows:
+            if row["contact"] == last_contact:
+                continue
+            verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
+            if not verdict.admitted:
+                continue
+            if len(members) == params.limit:
+                more = True
+                break
+            members.append(_member(row, verdict, purpose=purpose_code, channel=channel, links=links))
+            last_contact, last_id = row["contact"], row["id"]
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
                  registrant_ids=[m.registrant_id for m in members],
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})

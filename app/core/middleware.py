@@ -18,7 +18,7 @@ log = logging.getLogger("rekisteri.access")
 BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
 FORM_PATHS = {"/v1/auth/token"}
 # RFC 8058 one-click unsubscribe: mail clients POST `List-Unsubscribe=One-Click` as a form to the link.
-FORM_OR_JSON_PATHS = {"/v1/waitlist/unsubscribe"}
+FORM_OR_JSON_PATHS = {"/v1/waitlist/unsubscribe", "/v1/optout"}
 _SAFE_REQUEST_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 

@@ -61,3 +61,15 @@ def set_status(app):
                                 else registrant_id})
 
     return change
+
+
+@pytest.fixture
+def staff(accounts):
+    """The staff account."""
+    return accounts["staff"]
+
+
+@pytest.fixture
+def staff_headers(staff):
+    """The staff account's authorisation header."""
+    return staff.headers

@@ -300,13 +300,3 @@ class TestStats:
         row = next(c for c in r.json()["counts"] if (c["purpose"], c["channel"], c["state"]) == ("waitlist", "sms", "granted"))
         assert row["registrants"] >= 1
         assert set(row) == {"purpose", "channel", "state", "registrants"}
-
-
-@pytest.fixture
-def staff(accounts):
-    return accounts["staff"]
-
-
-@pytest.fixture
-def staff_headers(staff):
-    return staff.headers
