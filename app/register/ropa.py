@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from app.register.schemas import (
     EU_EEA,
+    LegalBasis,
+    Purpose,
     Recipient,
     RegisterVersionRead,
     RopaCategory,
@@ -16,6 +18,7 @@ from app.register.schemas import (
     RopaRead,
     RopaRecipient,
 )
+from app.register.statement import marketing_channels
 
 PERSONAL_DATA_TABLES: dict[str, str] = {
     "user_account": "staff_accounts",
@@ -57,6 +60,14 @@ def _recipient(recipient: Recipient) -> RopaRecipient:
                          third_country=recipient.location not in EU_EEA, safeguard=recipient.safeguard)
 
 
+def _purpose(purpose: Purpose) -> RopaPurpose:
+    """A purpose, how a person stops it, and for direct marketing what each channel rests on."""
+    stop = "withdrawal" if purpose.legal_basis is LegalBasis.consent else ("objection" if purpose.objectable else "none")
+    return RopaPurpose(code=purpose.code, name=purpose.name, legal_basis=purpose.legal_basis, retired=purpose.retired,
+                       direct_marketing=purpose.direct_marketing, how_to_stop=stop,
+                       marketing_channels=marketing_channels(purpose) if purpose.direct_marketing else None)
+
+
 def build(version: RegisterVersionRead) -> RopaRead:
     """Art. 30(1) (a)-(g) from one version of the profile and the table mapping above."""
     profile = version.profile
@@ -71,8 +82,7 @@ def build(version: RegisterVersionRead) -> RopaRead:
         version=version.number,
         updated_at=version.created_at,
         a_controller=profile.controller,
-        b_purposes=[RopaPurpose(code=p.code, name=p.name, legal_basis=p.legal_basis, retired=p.retired)
-                    for p in profile.purposes],
+        b_purposes=[_purpose(p) for p in profile.purposes],
         c_data_subjects=profile.data_subjects,
         c_data_categories=categories,
         d_recipients=recipients,

@@ -11,8 +11,12 @@ from typing import Any
 import isodate
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from app.consents.rules import ELECTRONIC
 from app.register.schemas import (
     EU_EEA,
+    LegalBasis,
+    MarketingChannels,
+    Purpose,
     RegisterProfile,
     RegisterVersionRead,
     StatementRead,
@@ -90,12 +94,45 @@ def _purposes(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
             text += f" {getattr(purpose.description, lang)}"
         if purpose.channels:
             text += f" {t['channels_label']}: {', '.join(t['channels'][c] for c in purpose.channels)}."
-        if purpose.objectable:
+        if purpose.direct_marketing and purpose.channels:
+            text += " " + " ".join(_marketing(purpose, t, p.rights_policy.guardian_age))
+        if purpose.legal_basis is LegalBasis.consent:
+            text += f" {t['withdrawable']}"  # a consent is withdrawn (Art. 7(3)), not objected to
+        elif purpose.objectable:
             text += f" {t['objectable']}"
         if purpose.retired:
             text += f" {t['retired']}"
         items.append(text)
     return items
+
+
+def marketing_channels(purpose: Purpose) -> MarketingChannels:
+    """Which channels of a direct-marketing purpose need consent, take soft opt-in or are opt-out (917/2014 §§ 200-201)."""
+    electronic = [c for c in purpose.channels if c.value in ELECTRONIC]
+    other = [c for c in purpose.channels if c.value not in ELECTRONIC]
+    consent_only = purpose.legal_basis is LegalBasis.consent
+    return MarketingChannels(
+        consent_required=list(purpose.channels) if consent_only else electronic,
+        soft_opt_in=[] if consent_only or not purpose.soft_opt_in else electronic,
+        unless_refused=[] if consent_only else other,
+        organisations_unless_refused=[] if consent_only else list(purpose.channels))
+
+
+def _marketing(purpose: Purpose, t: dict[str, Any], guardian_age: int) -> list[str]:
+    """The statement's sentences on what each channel of a direct-marketing purpose rests on, and how to refuse."""
+    m, rule = t["marketing"], marketing_channels(purpose)
+
+    def names(channels: list[Any]) -> str:
+        return ", ".join(t["channels"][c] for c in channels)
+
+    lines = [m["consent"].format(channels=names(rule.consent_required))] if rule.consent_required else []
+    if rule.soft_opt_in:
+        lines.append(m["soft_opt_in"].format(channels=names(rule.soft_opt_in)))
+    if rule.unless_refused:
+        lines.append(m["unless_refused"].format(channels=names(rule.unless_refused)))
+    if rule.organisations_unless_refused:
+        lines.append(m["business"])
+    return [*lines, m["children"].format(age=guardian_age), m["refuse"]]
 
 
 def _categories(p: RegisterProfile, lang: str) -> list[str]:
@@ -149,7 +186,9 @@ def _rights(p: RegisterProfile, t: dict[str, Any], lang: str) -> tuple[list[str]
     if policy.instructions:
         paragraphs.append(getattr(policy.instructions, lang))
     paragraphs.append(r["complaint"])
-    objectable = [getattr(x.name, lang) for x in p.purposes if x.objectable and not x.retired]
+    # Consent-based purposes are stopped by withdrawing the consent (Art. 7(3)); only the others are objected to.
+    objectable = [getattr(x.name, lang) for x in p.purposes
+                  if x.objectable and not x.retired and x.legal_basis is not LegalBasis.consent]
     if objectable:
         paragraphs.append(r["objectable"])
     return paragraphs, objectable

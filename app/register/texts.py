@@ -39,6 +39,22 @@ TEXTS: dict[str, dict[str, Any]] = {
         "channels_label": "Yhteydenottokanavat",
         "channels": {"email": "sähköposti", "sms": "tekstiviesti", "phone": "puhelin", "post": "kirje"},
         "objectable": "Tämän käsittelyn saa kieltää milloin tahansa.",
+        "withdrawable": ("Suostumuksen voi peruuttaa milloin tahansa yhtä helposti kuin sen antoi "
+                         "(tietosuoja-asetuksen 7 artiklan 3 kohta)."),
+        "marketing": {
+            "consent": ("Henkilöille markkinoidaan kanavilla {channels} vain heidän ennalta antamallaan suostumuksella "
+                        "(laki sähköisen viestinnän palveluista 917/2014, 200 §)."),
+            "soft_opt_in": ("Asiakkaalle, jonka yhteystiedot saatiin myynnin yhteydessä, markkinoidaan kanavilla "
+                            "{channels} omia vastaavia tuotteita ja palveluja ilman erillistä suostumusta, kun "
+                            "markkinoinnin sai kieltää tietoja kerättäessä ja sen voi kieltää jokaisessa viestissä "
+                            "(200 § 2 momentti)."),
+            "unless_refused": "Markkinointi kanavilla {channels} on sallittua, kunnes sen kieltää (200 § 3 momentti).",
+            "business": "Yritysten ja yhteisöjen osoitteisiin markkinoidaan, kunnes ne kieltävät sen (201 §).",
+            "children": "Alle {age}-vuotiaalle markkinoidaan vain huoltajan antamalla suostumuksella.",
+            "refuse": ("Markkinoinnin voi kieltää jokaisen viestin linkistä yhdellä napsautuksella tai ilmoittamalla "
+                       "rekisterinpitäjälle; kielto on ehdoton (tietosuoja-asetuksen 21 artiklan 2 ja 3 kohta, "
+                       "917/2014 202 §)."),
+        },
         "retired": "Käsittely on päättynyt; uusia suostumuksia ei kerätä.",
         "data_subjects": "Rekisteröityjen ryhmät",
         "no_disclosures": "Tietoja ei luovuteta eikä käsitellä rekisterinpitäjän ulkopuolella.",
@@ -130,6 +146,20 @@ TEXTS: dict[str, dict[str, Any]] = {
         "channels_label": "Channels",
         "channels": {"email": "email", "sms": "text message", "phone": "phone", "post": "letter"},
         "objectable": "You may object to this processing at any time.",
+        "withdrawable": "You may withdraw the consent at any time, as easily as you gave it (GDPR Art. 7(3)).",
+        "marketing": {
+            "consent": ("Persons receive marketing by {channels} only with their prior consent (Act on Electronic "
+                        "Communications Services 917/2014, section 200)."),
+            "soft_opt_in": ("A customer whose contact details were obtained in connection with a sale may receive "
+                            "marketing of our own similar products and services by {channels} without a separate "
+                            "consent, having been offered a chance to refuse when the details were collected and "
+                            "in every message (section 200(2))."),
+            "unless_refused": "Marketing by {channels} is allowed until you refuse it (section 200(3)).",
+            "business": "Companies' and organisations' addresses receive marketing until they refuse it (section 201).",
+            "children": "Children under {age} receive marketing only with their guardian's consent.",
+            "refuse": ("You can refuse marketing with one click from the link in every message or by telling the "
+                       "controller; the refusal is absolute (GDPR Art. 21(2)-(3), 917/2014 section 202)."),
+        },
         "retired": "This processing has ended; no new consents are collected.",
         "data_subjects": "Groups of data subjects",
         "no_disclosures": "Data is not disclosed to or processed by anyone outside the controller.",

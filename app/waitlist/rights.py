@@ -46,7 +46,7 @@ async def _erase(session: AsyncSession, context: ErasureContext) -> list[Kept]:
     return []
 
 
-SECTIONS = (PackageSection("waitlist_entries", _entries, title={"fi": "UniikkiLista", "en": "Waitlist (UniikkiLista)"}),
+SECTIONS = (PackageSection("waitlist_entries", _entries, title={"fi": "Odotuslista", "en": "Waitlist"}),
             PackageSection("waitlist_notices", _notices, title={"fi": "Lähetetyt ilmoitukset vapaista ajoista",
                                                                 "en": "Notices of free slots sent"}, provided=False))
 ERASURE = ErasureStep("waitlist", ("waitlist_entry", "waitlist_entry_tag", "waitlist_delivery"), _erase)

@@ -113,9 +113,10 @@ async def unsubscribe(session: SessionDep, settings: SettingsDep,
 
 @router.get("/unsubscribe", status_code=200, response_class=HTMLResponse, responses=problem_responses(422),
             openapi_extra={"security": []})
-async def unsubscribe_page(token: Annotated[str, Query(min_length=20, max_length=128)]) -> HTMLResponse:
+async def unsubscribe_page(token: Annotated[str, Query(min_length=20, max_length=128)],
+                           session: SessionDep) -> HTMLResponse:
     """The page a notice's link opens: one button that leaves the list (a GET never does, link scanners follow it)."""
-    return HTMLResponse(texts.unsubscribe_page(token))
+    return HTMLResponse(texts.unsubscribe_page(token, await service.brand(session)))
 
 
 @router.post("/notifications", status_code=201, response_model=NotificationRead,

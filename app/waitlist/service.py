@@ -34,7 +34,7 @@ from app.waitlist.schemas import (
     Unsubscribed,
     WaitlistStats,
 )
-from app.waitlist.texts import render, unsubscribe_link
+from app.waitlist.texts import Brand, render, unsubscribe_link
 
 PURPOSE = repo.PURPOSE
 UNSUBSCRIBE_LINK = Principal(kind="system", id=None, name="waitlist unsubscribe link", role=None)
@@ -200,6 +200,11 @@ async def end_entry(session: AsyncSession, *, actor: Principal, entry_id: uuid.U
     return _read(ended)
 
 
+async def brand(session: AsyncSession) -> Brand:
+    """The list's name and the controller's, from the register profile in force (never hard-coded)."""
+    return Brand.of(await register.current_profile(session), purpose=PURPOSE)
+
+
 async def unsubscribe(session: AsyncSession, *, token: str, settings: Settings) -> Unsubscribed:
     """Leave the list with a token from a notice or from joining; unknown or used tokens are 404 alike."""
     entry_id = await repo.entry_for_token(session, hashed=repo.token_hash(token))
@@ -235,7 +240,7 @@ async def _wave(session: AsyncSession, *, actor: Principal, row: dict[str, Any] 
                 limit=row["wave_size"] if row["mode"] == "first_n" else None, sms_since=now - timedelta(hours=1),
                 sms_max=settings.waitlist_sms_per_phone_per_hour, visibility=_visibility(actor))
     notice = render(base_url=settings.public_base_url, message=row["message"], starts_at=row["slot_starts_at"],
-                    description=row["slot_description"])
+                    description=row["slot_description"], brand=await brand(session))
     written = await repo.write_wave(session, wave=wave, notice=notice, nonce=secrets.token_hex(32), now=now,
                                     max_attempts=settings.outbox_max_attempts)
     reached = len({r["entry_id"] for r in written if r["channel"] != "sms_skipped"})

@@ -32,6 +32,18 @@ class TestGetRopa:
         audit_log = next(c for c in body["c_data_categories"] if c["code"] == "audit_log")
         assert audit_log["tables"] == ["audit_entry", "audit_subject"]
 
+    async def test_marketing_channels_and_how_to_stop(self, client, controller, current):
+        await current("selfluencer")
+        purposes = {p["code"]: p for p in (await client.get("/v1/register/ropa", headers=controller.headers)).json()[
+            "b_purposes"]}
+        assert purposes["direct_marketing"]["marketing_channels"] == {
+            "consent_required": ["email", "sms"], "soft_opt_in": ["email", "sms"], "unless_refused": ["phone", "post"],
+            "organisations_unless_refused": ["email", "sms", "phone", "post"]}
+        assert purposes["direct_marketing"]["how_to_stop"] == "objection"
+        assert purposes["newsletter"]["how_to_stop"] == "withdrawal"  # consent-based: withdrawn, not objected to
+        assert purposes["newsletter"]["marketing_channels"]["soft_opt_in"] == []
+        assert purposes["courses"]["marketing_channels"] is None
+
 
 class TestRopaCoverage:
     def test_every_table_is_classified(self):

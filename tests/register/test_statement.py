@@ -76,3 +76,27 @@ class TestGetStatement:
         r = await client.get("/v1/register/statement", params={"lang": "sv"})
         assert r.status_code == 422
         assert r.json()["errors"][0]["loc"] == ["query", "lang"]
+
+
+class TestDirectMarketingText:
+    @pytest.mark.parametrize(("lang", "soft", "withdraw"), [
+        ("fi", "200 § 2 momentti", "Suostumuksen voi peruuttaa"), ("en", "section 200(2)", "You may withdraw")])
+    async def test_selfluencer_says_what_each_channel_rests_on(self, client, current, lang, soft, withdraw):
+        await current("selfluencer")
+        body = (await client.get("/v1/register/statement", params={"format": "json", "lang": lang})).json()
+        sections = {s["key"]: s for s in body["sections"]}
+        items = sections["purposes"]["items"]
+        marketing = next(i for i in items if "917/2014" in i and soft in i)
+        assert "201" in marketing and "21" in marketing  # organisations opt-out; the absolute refusal
+        newsletter = next(i for i in items if i.startswith(("Uutiskirje", "Newsletter")))
+        assert withdraw in newsletter and "kieltää milloin tahansa." not in newsletter
+        assert "object to this processing" not in newsletter
+        assert not any(i.startswith(("Uutiskirje", "Newsletter")) for i in sections["rights"]["items"])
+
+    @pytest.mark.parametrize(("lang", "withdraw"), [("fi", "Suostumuksen voi peruuttaa"), ("en", "You may withdraw")])
+    async def test_uniikkiaani_waitlist_lists_withdrawal(self, client, current, lang, withdraw):
+        await current("uniikkiaani")
+        body = (await client.get("/v1/register/statement", params={"format": "json", "lang": lang})).json()
+        items = next(s for s in body["sections"] if s["key"] == "purposes")["items"]
+        waitlist = next(i for i in items if "UniikkiLista" in i)
+        assert withdraw in waitlist

@@ -7,7 +7,7 @@ import os
 import signal
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -509,3 +509,25 @@ class TestAudit:
             actions = {r.action for r in rows}
         assert {"waitlist.entry.create", "waitlist.entry.read", "waitlist.entry.list", "waitlist.notify",
                 "waitlist.unsubscribe", "consent.grant", "consent.withdraw"} <= actions
+
+
+class TestBrandFromTheProfile:
+    def test_notice_texts_name_the_profiles_list_and_controller(self):
+        from app.register.schemas import RegisterProfile
+        from app.waitlist.texts import Brand, render
+        from tests.conftest import combined_profile
+
+        document = combined_profile()
+        document["waitlist_name"] = {"fi": "Vapaat tunnit", "en": "Free lessons", "sv": "Lediga lektioner"}
+        document["controller"]["name"] = "Laulukoulu Testi Oy"
+        brand = Brand.of(RegisterProfile.model_validate(document), purpose="waitlist")
+        notice = render(base_url="https://r.example", message="Vapaa tunti!", brand=brand, description="Laulu",
+                        starts_at=datetime(2026, 12, 1, 10, tzinfo=UTC))
+        for lang, name in document["waitlist_name"].items():
+            text = notice.email[lang].before
+            assert name in text and "Laulukoulu Testi Oy" in text and "UniikkiLista" not in text, lang
+            assert notice.sms[lang].before.startswith("Laulukoulu Testi Oy: ")
+
+    async def test_unsubscribe_page_names_the_controller(self, client, register_profile):
+        page = await client.get("/v1/waitlist/unsubscribe", params={"token": "x" * 43})
+        assert page.status_code == 200 and register_profile["controller"]["name"] in page.text
