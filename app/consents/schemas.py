@@ -161,7 +161,9 @@ class AudienceMember(ResponseModel):
     address: dict[str, Any] | None = None
     basis: Basis
     contact_person: str | None = Field(default=None, description="For an organisation: its contact person")
-    optout_url: str = Field(description="Personal one-click opt-out link to put in the message (917/2014 § 202)")
+    optout_url: str | None = Field(default=None, description=(
+        "Personal one-click opt-out link to put in the message (917/2014 § 202); null only for a purpose the person "
+        "cannot stop (neither consent, direct marketing nor objectable, e.g. a contract's service messages)"))
     list_unsubscribe: str | None = Field(default=None, description="Email only: the RFC 2369 List-Unsubscribe value")
     list_unsubscribe_post: str | None = Field(default=None, description=(
         "Email only: the RFC 8058 List-Unsubscribe-Post value (`List-Unsubscribe=One-Click`)"))

@@ -260,14 +260,21 @@ class Links:
     key: bytes
 
 
-def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, links: Links) -> AudienceMember:
+def stoppable(purpose: Purpose) -> bool:
+    """Whether a person can stop the purpose themselves: by withdrawing a consent or by objecting."""
+    return purpose.legal_basis is LegalBasis.consent or purpose.direct_marketing or purpose.objectable
+
+
+def _member(row: RowMapping, verdict: Verdict, *, purpose: Purpose, channel: str, links: Links) -> AudienceMember:
     """One audience row: the channel's address, the basis and the personal opt-out link and headers."""
-    token = make_token(links.key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose,
-                       channel=channel)
-    url = optout_url(links.base_url, purpose=purpose, channel=channel, token=token)
+    url = None
+    if stoppable(purpose):
+        token = make_token(links.key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose.code,
+                           channel=channel)
+        url = optout_url(links.base_url, purpose=purpose.code, channel=channel, token=token)
     contact: dict[str, Any] = {"address": row["address"]} if channel == "post" else {
         "email" if channel == "email" else "phone": row["contact"]}
-    email = channel == "email"
+    email = channel == "email" and url is not None
     return AudienceMember(
         registrant_id=row["id"], language=row["language"], basis=verdict.basis, optout_url=url,
         contact_person=row["contact_person"] if row["kind"] == "organisation" else None,
@@ -306,10 +313,9 @@ async def audience(
             if len(members) == params.limit:
                 more = True
                 break
-            members.append(_member(row, verdict, purpose=purpose_code, channel=channel, links=links))
+            members.append(_member(row, verdict, purpose=purpose, channel=channel, links=links))
             last_contact, last_id = row["contact"], row["id"]
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
-                 registrant_ids=[m.registrant_id for m in members],
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})
     return Page(items=members, next_cursor=encode_cursor([str(last_id)]) if more else None)
 
@@ -346,7 +352,7 @@ async def _optout_target(session: AsyncSession, *, token: str, purpose_code: str
     claim = read_token(key, token, purpose=purpose_code, channel=channel)
     current = await register.current_version(session)
     purpose = current[1].purpose(purpose_code) if current and claim else None
-    if claim is None or purpose is None or channel not in purpose.channels:
+    if claim is None or purpose is None or channel not in purpose.channels or not stoppable(purpose):
         raise NotFound(_NO_TOKEN)
     try:
         row = await _registrant(session, OPTOUT_LINK, claim.registrant_id)

@@ -312,3 +312,8 @@ class TestOptOut:
             count = await session.execute(select(func.count()).where(
                 ConsentEvent.registrant_id == uuid.UUID(rid), ConsentEvent.source == "unsubscribe_link"))
             assert count.scalar_one() == 1
+
+    async def test_service_messages_of_a_contract_carry_no_opt_out(self, client, staff, new_registrant):
+        rid = await new_registrant()
+        row = (await audience_rows(client, staff, "courses", "email"))[rid]
+        assert row["basis"] == "contract" and row["optout_url"] is None and row["list_unsubscribe"] is None
