@@ -62,10 +62,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def optout_url(base_url: str, *, purpose: str, channel: str, token: str) -> str:
-    """The personal one-click opt-out link (GET shows a confirmation page, POST opts out)."""
-    query = urlencode({"purpose": purpose, "channel": channel, "token": token})
-    return f"{base_url.rstrip('/')}/v1/optout?{query}"
+def optout_link(base_url: str, *, purpose: str, channel: str) -> str:
+    """The opt-out link of a purpose and channel up to its token: append a token to get a person's link.
+
+    GET on the link shows a confirmation page, POST opts out. Tokens are base64url, safe in a query as they are.
+    """
+    query = urlencode({"purpose": purpose, "channel": channel})
+    return f"{base_url.rstrip('/')}/v1/optout?{query}&token="
 
 
 def list_unsubscribe(url: str) -> str:

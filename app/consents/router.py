@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
@@ -112,7 +113,8 @@ async def audience(
     result = await service.audience(session, actor=actor, purpose_code=purpose, channel=channel.value, params=page,
                                     links=links)
     if format == "json":
-        return Response(result.model_dump_json(), media_type="application/json")
+        body = orjson.dumps({"items": result.items, "next_cursor": result.next_cursor})
+        return Response(body, media_type="application/json")
     headers = {}
     if result.next_cursor:
         headers["X-Next-Cursor"] = result.next_cursor
@@ -124,14 +126,13 @@ CSV_COLUMNS = ("registrant_id", "language", "email", "phone", "basis", "contact_
                "list_unsubscribe", "list_unsubscribe_post")
 
 
-def audience_csv(members: list[AudienceMember]) -> str:
+def audience_csv(members: list[dict[str, Any]]) -> str:
     """An audience page as CSV, one row per member."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for member in members:
-        values = member.model_dump(include=set(CSV_COLUMNS))
-        writer.writerow([values[c] if values[c] is not None else "" for c in CSV_COLUMNS])
+        writer.writerow([member[c] if member[c] is not None else "" for c in CSV_COLUMNS])
     return buffer.getvalue()
 
 

@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.consents import repository as repo
-from app.consents.optout import ONE_CLICK, list_unsubscribe, make_token, optout_url, read_token, token_hash
+from app.consents.optout import ONE_CLICK, list_unsubscribe, make_token, optout_link, read_token, token_hash
 from app.consents.rules import Basis, PurposeRule, Reason, Subject, Verdict, decide, is_child
 from app.consents.schemas import (
     AudienceExplanation,
     AudienceFacts,
-    AudienceMember,
     ChannelState,
     ConsentEventCreate,
     ConsentEventRead,
@@ -37,6 +36,7 @@ from app.consents.state import Action, Decision, State, derive
 from app.core import clock
 from app.core.errors import Invalid, NotFound
 from app.db.pagination import Page, PageParams, encode_cursor
+from app.db.repository import dialect_name
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
@@ -265,26 +265,40 @@ def stoppable(purpose: Purpose) -> bool:
     return purpose.legal_basis is LegalBasis.consent or purpose.direct_marketing or purpose.objectable
 
 
-def _member(row: RowMapping, verdict: Verdict, *, purpose: Purpose, channel: str, links: Links) -> AudienceMember:
-    """One audience row: the channel's address, the basis and the personal opt-out link and headers."""
+def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, link: str | None,
+            key: bytes) -> dict[str, Any]:
+    """One audience row as `AudienceMember` JSON: the channel's address, the basis, the personal opt-out and headers.
+
+    A plain dict, not a model: audiences are long, and every value comes from the database or from this module.
+    """
     url = None
-    if stoppable(purpose):
-        token = make_token(links.key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose.code,
-                           channel=channel)
-        url = optout_url(links.base_url, purpose=purpose.code, channel=channel, token=token)
-    contact: dict[str, Any] = {"address": row["address"]} if channel == "post" else {
-        "email" if channel == "email" else "phone": row["contact"]}
+    if link is not None:
+        url = link + make_token(key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose,
+                                channel=channel)
     email = channel == "email" and url is not None
-    return AudienceMember(
-        registrant_id=row["id"], language=row["language"], basis=verdict.basis, optout_url=url,
-        contact_person=row["contact_person"] if row["kind"] == "organisation" else None,
-        list_unsubscribe=list_unsubscribe(url) if email else None, list_unsubscribe_post=ONE_CLICK if email else None,
-        **contact)
+    return {
+        "registrant_id": str(row["id"]), "language": row["language"],
+        "email": row["contact"] if channel == "email" else None,
+        "phone": row["contact"] if channel in ("sms", "phone") else None,
+        "address": row["address"] if channel == "post" else None,
+        "basis": verdict.basis.value if verdict.basis else None,
+        "contact_person": row["contact_person"] if row["kind"] == "organisation" else None,
+        "optout_url": url, "list_unsubscribe": list_unsubscribe(url) if email else None,
+        "list_unsubscribe_post": ONE_CLICK if email else None,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class AudiencePage:
+    """A page of `AudienceMember` rows as JSON-ready dicts, and the next cursor."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 async def audience(
     session: AsyncSession, *, actor: Principal, purpose_code: str, channel: str, params: PageParams, links: Links
-) -> Page[AudienceMember]:
+) -> AudiencePage:
     """One page of the people who may be contacted right now for a purpose on a channel, decided by the rule engine.
 
     Candidates stream from the database in address order; each goes through `rules.decide`; the first admitted
@@ -300,24 +314,28 @@ async def audience(
     stmt = repo.audience_candidates(
         purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,
         sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
-        visibility=registrants.visibility_for(actor).clause(), after=after)
-    members: list[AudienceMember] = []
+        visibility=registrants.visibility_for(actor).clause(), after=after, dialect=dialect_name(session))
+    members: list[dict[str, Any]] = []
     last_contact, last_id, more = None, None, False
-    async with repo.streamed(session, stmt) as rows:
-        async for row in rows:
-            if row["contact"] == last_contact:
-                continue
-            verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
-            if not verdict.admitted:
-                continue
-            if len(members) == params.limit:
-                more = True
+    link = optout_link(links.base_url, purpose=purpose_code, channel=channel) if stoppable(purpose) else None
+    async with repo.streamed(session, stmt) as batches:
+        async for batch in batches:
+            for row in batch:
+                if row["contact"] == last_contact:
+                    continue
+                verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
+                if not verdict.admitted:
+                    continue
+                if len(members) == params.limit:
+                    more = True
+                    break
+                members.append(_member(row, verdict, purpose=purpose_code, channel=channel, link=link, key=links.key))
+                last_contact, last_id = row["contact"], row["id"]
+            if more:
                 break
-            members.append(_member(row, verdict, purpose=purpose, channel=channel, links=links))
-            last_contact, last_id = row["contact"], row["id"]
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})
-    return Page(items=members, next_cursor=encode_cursor([str(last_id)]) if more else None)
+    return AudiencePage(items=members, next_cursor=encode_cursor([str(last_id)]) if more else None)
 
 
 async def explain(session: AsyncSession, *, actor: Principal, purpose_code: str, channel: str,
@@ -328,7 +346,8 @@ async def explain(session: AsyncSession, *, actor: Principal, purpose_code: str,
     await _registrant(session, actor, registrant_id)
     stmt = repo.audience_candidates(purpose=purpose_code, channel=channel, consent_based=False,
                                     sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
-                                    visibility=None, after=None, registrant_id=registrant_id)
+                                    visibility=None, after=None, registrant_id=registrant_id,
+                                    dialect=dialect_name(session))
     row = (await session.execute(stmt)).mappings().one()
     subject, guardian_age, today = _subject(row), await register.guardian_age(session), clock.utcnow().date()
     verdict = decide(subject, purpose_rule(purpose, channel), today=today, guardian_age=guardian_age)
