@@ -57,7 +57,8 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> Any:
         created = await service.bootstrap_controller(session, email=args.email, full_name=args.name)
         if profile is not None:
-            await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings))
+            await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings),
+                                       allowlist=settings.callback_allowlist)
         return created
 
     user = _run_in_session(settings, work)

@@ -253,7 +253,7 @@ async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUI
 async def list_users(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[UserRead]:
     """A page of accounts."""
     rows = await repo.list_users(session, params=params)
-    page = make_page(rows, params, key=lambda u: [u.created_at.isoformat(), str(u.id)], convert=UserRead.model_validate)
+    page = make_page(rows, params, keyset=repo.USERS_KEYSET, convert=UserRead.model_validate)
     audit.record(session, actor=actor, action="user.list", resource_type="user", details={"count": len(page.items)})
     return page
 
@@ -328,7 +328,7 @@ async def get_client(session: AsyncSession, *, actor: Principal, client_id: uuid
 async def list_clients(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[ClientRead]:
     """A page of clients."""
     rows = await repo.list_clients(session, params=params)
-    page = make_page(rows, params, key=lambda c: [c.created_at.isoformat(), str(c.id)], convert=ClientRead.model_validate)
+    page = make_page(rows, params, keyset=repo.CLIENTS_KEYSET, convert=ClientRead.model_validate)
     audit.record(session, actor=actor, action="client.list", resource_type="client", details={"count": len(page.items)})
     return page
 

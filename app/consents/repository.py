@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consents.models import ConsentEvent, ConsentState
 from app.consents.state import Action, Decision, LedgerEvent
+from app.db.pagination import UUID, Keyset, PageParams
 from app.registrants.models import Registrant
 
 EV = ConsentEvent.__table__
 ST = ConsentState.__table__
 R = Registrant.__table__
+AUDIENCE_KEYSET = Keyset(((R.c.id, UUID),))
 
 _CONTACT_COLUMNS = {"email": (R.c.email,), "sms": (R.c.phone,), "phone": (R.c.phone,), "post": (R.c.address,)}
 
@@ -78,8 +80,7 @@ async def audience(
     consent_based: bool,
     direct_marketing: Iterable[str],
     visibility: ColumnElement[bool] | None,
-    after: uuid.UUID | None,
-    limit: int,
+    params: PageParams,
 ) -> list[RowMapping]:
     """Active registrants who may be contacted for a purpose on a channel, in id order (one extra row)."""
     contact = _CONTACT_COLUMNS[channel][0]
@@ -96,10 +97,11 @@ async def audience(
                                           ST.c.state == "objected"))
     if visibility is not None:
         conditions.append(visibility)
+    after = AUDIENCE_KEYSET.after(params)
     if after is not None:
-        conditions.append(R.c.id > after)
+        conditions.append(after)
     stmt = (select(R.c.id, R.c.language, R.c.email, R.c.phone, R.c.address, R.c.guardian)
-            .where(*conditions).order_by(R.c.id).limit(limit + 1))
+            .where(*conditions).order_by(R.c.id).limit(params.limit + 1))
     return list((await session.execute(stmt)).mappings())
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from app.core.csvcells import csv_text
+from app.core.types import Line
 from app.auth.deps import SettingsDep, require
 from app.auth.principal import Principal
 from app.auth.roles import Scope
@@ -24,7 +24,7 @@ from app.consents.schemas import (
 )
 from app.core.config import Settings
 from app.core.errors import problem_responses
-from app.db.pagination import Page, PageParams, decode_cursor
+from app.db.pagination import CursorQuery, Page, PageParams, read_params
 from app.db.session import SessionDep
 from app.idempotency.deps import IdempotencyDep
 from app.idempotency.service import Reply
@@ -44,10 +44,10 @@ def _policy_url(settings: Settings) -> str:
 
 def audience_page(
     limit: Annotated[int, Query(ge=1, le=AUDIENCE_LIMIT_MAX, description="People per page")] = 1000,
-    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    cursor: CursorQuery = None,
 ) -> PageParams:
     """Audience pages are larger than other lists: they feed mailing tools."""
-    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+    return read_params(limit, cursor, default=limit, cap=AUDIENCE_LIMIT_MAX)
 
 
 @router.post("/registrants/{registrant_id}/consents", status_code=201, response_model=ConsentEventWithReceipt,
@@ -88,7 +88,7 @@ async def audience(
     actor: ConsentsRead,
     session: SessionDep,
     page: Annotated[PageParams, Depends(audience_page)],
-    purpose: Annotated[str, Query(max_length=64, description="A purpose code of the register profile")],
+    purpose: Annotated[Line, Query(max_length=64, description="A purpose code of the register profile")],
     channel: Annotated[Channel, Query(description="The channel to contact them on")],
     format: Annotated[Literal["json", "csv"], Query(description="`csv`: the same page as CSV")] = "json",
 ) -> Page[AudienceMember] | Response:
@@ -96,16 +96,13 @@ async def audience(
     result = await service.audience(session, actor=actor, purpose_code=purpose, channel=channel.value, params=page)
     if format == "json":
         return result
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["registrant_id", "language", "email", "phone"])
-    for member in result.items:
-        writer.writerow([member.registrant_id, member.language, member.email or "", member.phone or ""])
+    document = csv_text(["registrant_id", "language", "email", "phone"],
+                        ([m.registrant_id, m.language, m.email, m.phone] for m in result.items))
     headers = {}
     if result.next_cursor:
         headers["X-Next-Cursor"] = result.next_cursor
         headers["Link"] = f'<{request.url.include_query_params(cursor=result.next_cursor)}>; rel="next"'
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(document, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/stats/consents", status_code=200, response_model=ConsentStats)

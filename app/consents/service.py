@@ -28,7 +28,7 @@ from app.consents.schemas import (
 from app.consents.state import Action, Decision, State, derive
 from app.core import clock
 from app.core.errors import Invalid, NotFound
-from app.db.pagination import Page, PageParams, encode_cursor
+from app.db.pagination import Page, PageParams
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
@@ -220,21 +220,17 @@ async def audience(
         raise Invalid(f"unknown or retired purpose {purpose_code!r}", loc=["query", "purpose"])
     if channel not in purpose.channels:
         raise Invalid(f"purpose {purpose_code!r} does not use the channel {channel!r}", loc=["query", "channel"])
-    try:
-        after = uuid.UUID(params.after[0]) if params.after else None
-    except (ValueError, TypeError) as exc:
-        raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
     rows = await repo.audience(
         session, purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,
         direct_marketing=_direct_marketing(profile), visibility=registrants.visibility_for(actor).clause(),
-        after=after, limit=params.limit)
+        params=params)
     more = len(rows) > params.limit
     rows = rows[: params.limit]
     members = [AudienceMember(registrant_id=r["id"], language=r["language"], **contact)
                for r in rows if any((contact := _contact(r, channel)).values())]
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})
-    return Page(items=members, next_cursor=encode_cursor([str(rows[-1]["id"])]) if more and rows else None)
+    return Page(items=members, next_cursor=repo.AUDIENCE_KEYSET.cursor(rows[-1]) if more and rows else None)
 
 
 async def stats(session: AsyncSession) -> ConsentStats:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Conflict, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
+from app.outbox.urls import validate_callback_url
 from app.register import repository as repo
 from app.register import ropa as ropa_record
 from app.register import statement as rendering
@@ -116,7 +117,7 @@ async def get_version(session: AsyncSession, *, number: int) -> RegisterVersionR
 async def list_versions(session: AsyncSession, *, params: PageParams) -> Page[RegisterVersionSummary]:
     """The versions, newest first."""
     rows = await repo.list_versions(session, params=params)
-    return make_page(rows, params, key=lambda r: [r.number], convert=RegisterVersionSummary.model_validate)
+    return make_page(rows, params, keyset=repo.VERSIONS_KEYSET, convert=RegisterVersionSummary.model_validate)
 
 
 async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: RegisterProfile, new: RegisterProfile,
@@ -132,9 +133,18 @@ async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: Register
                     for code in used])
 
 
+async def _check_recipient_callbacks(profile: RegisterProfile, allowlist: Iterable[str]) -> None:
+    """Every recipient's callback URL passes the same SSRF guard as a client's (422 naming the recipient)."""
+    for i, recipient in enumerate(profile.recipients):
+        if recipient.callback_url:
+            await validate_callback_url(recipient.callback_url, allowlist=allowlist,
+                                        loc=["body", "recipients", i, "callback_url"])
+
+
 async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile,
-                      wiring: Wiring) -> RegisterVersionRead:
-    """Write the profile as a new version; deleting a purpose in use is refused."""
+                      wiring: Wiring, allowlist: Iterable[str] = ()) -> RegisterVersionRead:
+    """Write the profile as a new version; deleting a purpose in use or an unsafe callback URL is refused."""
+    await _check_recipient_callbacks(profile, allowlist)
     previous = await repo.latest(session)
     if previous is not None:
         await _refuse_deleting_used_purposes(session, old=RegisterProfile.model_validate(previous.document),

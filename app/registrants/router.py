@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
+from app.core.types import Instant, Line
 from app.core.errors import Invalid, problem_responses
 from app.core.phone import normalise_phone
 from app.db.pagination import Page, PageDep
@@ -48,18 +48,18 @@ def _registrant_reply(registrant: RegistrantRead, status: int = 200) -> Reply:
 
 
 def registrant_filter(
-    email: Annotated[str | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
-    phone: Annotated[str | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
-    ref: Annotated[str | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200,
+    email: Annotated[Line | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
+    phone: Annotated[Line | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
+    ref: Annotated[Line | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
+    name: Annotated[Line | None, Query(min_length=1, max_length=200,
                                       description="Prefix of a given, family or organisation name")] = None,
     kind: Annotated[Kind | None, Query()] = None,
     status: Annotated[list[Status] | None, Query(description="Default: active only")] = None,
-    customer_type: Annotated[str | None, Query(max_length=40)] = None,
-    created_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
-    updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    customer_type: Annotated[Line | None, Query(max_length=40)] = None,
+    created_from: Annotated[Instant | None, Query(description="Inclusive (RFC 3339)")] = None,
+    created_to: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
+    updated_from: Annotated[Instant | None, Query(description="Inclusive (RFC 3339)")] = None,
+    updated_to: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
     attention: Annotated[bool | None, Query(description="Only those flagged for staff attention")] = None,
 ) -> RegistrantFilter:
     """The list filters, with the phone normalised and the reference split."""
@@ -105,8 +105,8 @@ async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: 
     **problem_responses(403, 404, 409, 410, 412, 415, 422), 200: {"headers": _ETAG_HEADER},
     201: {"model": RegistrantRead, "description": "Created", "headers": _ETAG_HEADER}})
 async def upsert_by_ref(
-    system: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
-    external_id: Annotated[str, Path(min_length=1, max_length=200)],
+    system: Annotated[Line, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
+    external_id: Annotated[Line, Path(min_length=1, max_length=200)],
     body: RegistrantUpsert, actor: RegistrantsWriter, session: SessionDep, settings: SettingsDep,
     if_match: IfMatch = None,
 ) -> Response:
@@ -165,8 +165,8 @@ async def _record_reply(pending: Awaitable[tuple[RecordRead, bool]]) -> Reply:
 async def list_records(
     registrant_id: RegistrantId, actor: RegistrantsReader, session: SessionDep, page: PageDep,
     type: Annotated[list[RecordType] | None, Query(description="Only these types")] = None,  # noqa: A002
-    since: Annotated[datetime | None, Query(alias="from", description="Inclusive (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Exclusive (RFC 3339)")] = None,
+    since: Annotated[Instant | None, Query(alias="from", description="Inclusive (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(alias="to", description="Exclusive (RFC 3339)")] = None,
 ) -> Page[RecordRead]:
     """List a registrant's records, newest first; the read is audited."""
     return await service.list_records(session, actor=actor, registrant_id=registrant_id,

@@ -67,6 +67,11 @@ async def visible_registrant(session: AsyncSession, *, actor: Principal, registr
     return row
 
 
+def readable_record_source(principal: Principal) -> str | None:
+    """The one place that decides whose records a caller reads: staff every one, an integration its own system's."""
+    return (principal.system or "") if is_integration(principal) else None
+
+
 def etag(version: int) -> str:
     """The ETag of a registrant version."""
     return f'"{version}"'
@@ -153,7 +158,7 @@ async def list_registrants(session: AsyncSession, *, actor: Principal, filters: 
         raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
                                                                               "msg": "not allowed"}])
     rows = await repo.find(session, filters=filters, visibility=visibility_for(actor), params=params)
-    page = make_page(rows, params, key=lambda r: [r["created_at"].isoformat(), str(r["id"])], convert=lambda r: r)
+    page = make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=lambda r: r)
     items = [_read(row) for row in page.items]
     audit.record(session, actor=actor, action="registrant.list", resource_type="registrant",
                  registrant_ids=[r.id for r in items], details={"count": len(items)})
@@ -283,7 +288,7 @@ async def history(session: AsyncSession, *, actor: Principal, registrant_id: uui
     await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     rows = await repo.history(session, registrant_id=registrant_id, params=params)
     _audit(session, actor, "registrant.history.read", registrant_id)
-    return make_page(rows, params, key=lambda r: [r["version"], str(r["id"])], convert=HistoryRead.model_validate)
+    return make_page(rows, params, keyset=repo.HISTORY_KEYSET, convert=HistoryRead.model_validate)
 
 
 async def stats(session: AsyncSession, *, actor: Principal) -> RegistrantStats:
@@ -339,8 +344,8 @@ async def list_records(session: AsyncSession, *, actor: Principal, registrant_id
     """A page of a registrant's records, newest first; the read is audited."""
     await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     rows = await repo.records(session, registrant_id=registrant_id, types=types, since=since, until=until,
-                              params=params)
-    page = make_page(rows, params, key=lambda r: [r["occurred_at"].isoformat(), str(r["id"])],
+                              source=readable_record_source(actor), params=params)
+    page = make_page(rows, params, keyset=repo.RECORDS_KEYSET,
                      convert=RecordRead.model_validate)
     audit.record(session, actor=actor, action="record.list", resource_type="registrant", resource_id=registrant_id,
                  registrant_ids=[registrant_id], details={"count": len(page.items)})

@@ -7,7 +7,6 @@ a registrant with 10,000 records must be packed in well under a second.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import uuid
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.csvcells import csv_text
 from app.consents.models import ConsentEvent
 from app.consents import repository as consents_repo
 from app.register.schemas import EU_EEA, RegisterProfile
@@ -229,11 +229,6 @@ def render_zip(content: bytes) -> bytes:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV with a header of every key."""
+    """Rows as CSV with a header of every key; cells that would start a formula are neutralised."""
     columns, _ = _table(rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
+    return csv_text(columns, ([_cell(row.get(c)) for c in columns] for row in rows))

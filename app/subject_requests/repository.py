@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Invalid
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, UUID, Keyset, PageParams
 from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, SubjectRequestPackage
 
 RQ = SubjectRequest.__table__
+REQUESTS_KEYSET = Keyset(((RQ.c.received_at, INSTANT), (RQ.c.id, UUID)))
 EVT = SubjectRequestEvent.__table__
 PKG = SubjectRequestPackage.__table__
 
@@ -75,12 +75,9 @@ async def find(session: AsyncSession, *, filters: RequestFilter, creator: str | 
         stmt = stmt.where(RQ.c.status.in_(_OPEN), RQ.c.due_at < now)
     elif f.overdue is False:
         stmt = stmt.where(or_(RQ.c.status.not_in(_OPEN), RQ.c.due_at >= now))
-    if params.after:
-        try:
-            at, last = datetime.fromisoformat(params.after[0]), uuid.UUID(str(params.after[1]))
-        except (TypeError, ValueError, IndexError) as exc:
-            raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
-        stmt = stmt.where(or_(RQ.c.received_at > at, and_(RQ.c.received_at == at, RQ.c.id > last)))
+    after = REQUESTS_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).mappings())
 
 

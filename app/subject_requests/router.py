@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
+from app.core.types import Instant
 from app.auth.deps import SettingsDep
 from app.core.errors import Invalid, problem_responses
 from app.db.pagination import Page, PageDep
@@ -42,7 +42,7 @@ def request_filter(
     type: Annotated[list[RequestType] | None, Query(description="Any of these types")] = None,  # noqa: A002
     registrant_id: Annotated[uuid.UUID | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="Open and past the deadline (or not)")] = None,
-    due_before: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    due_before: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
     channel: Annotated[RequestChannel | None, Query()] = None,
 ) -> RequestFilter:
     """The list filters."""

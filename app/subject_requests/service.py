@@ -275,7 +275,7 @@ async def list_requests(session: AsyncSession, *, actor: Principal, filters: Req
     """A page of the requests the caller may see, in order of receipt; the read is audited."""
     now = clock.utcnow()
     rows = await repo.find(session, filters=filters, creator=_creator(actor), now=now, params=params)
-    page = make_page(rows, params, key=lambda r: [r["received_at"].isoformat(), str(r["id"])],
+    page = make_page(rows, params, keyset=repo.REQUESTS_KEYSET,
                      convert=lambda r: _read(r, now))
     audit.record(session, actor=actor, action="request.list", resource_type="subject_request",
                  registrant_ids=[r.registrant_id for r in page.items if r.registrant_id],

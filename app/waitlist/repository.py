@@ -37,10 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import ApiClient
 from app.consents.models import ConsentState
 from app.db.base import UTCDateTime
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, UUID, Keyset, PageParams
 from app.db.repository import dialect_name
+from app.outbox.headers import ONE_CLICK, unsubscribe_headers
 from app.outbox.models import OutboxMessage
 from app.registrants.models import Registrant
 from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
@@ -133,8 +135,11 @@ async def get_entry(session: AsyncSession, *, entry_id: uuid.UUID, visibility: C
     return (await session.execute(stmt)).mappings().one_or_none()
 
 
+ENTRIES_KEYSET = Keyset(((E.c.joined_at, INSTANT), (E.c.id, UUID)))
+
+
 async def find_entries(session: AsyncSession, *, filters: EntryFilter, visibility: ColumnElement[bool] | None,
-                       params: PageParams, after: tuple[datetime, uuid.UUID] | None) -> list[RowMapping]:
+                       params: PageParams) -> list[RowMapping]:
     """A page of entries in FIFO order (one more than the limit)."""
     conds = [E.c.status == filters.status, *_visible(visibility)]
     if filters.interest:
@@ -143,8 +148,9 @@ async def find_entries(session: AsyncSession, *, filters: EntryFilter, visibilit
         conds.append(E.c["by_" + filters.channel] == true())
     if filters.tag:
         conds.append(exists().where(TAG.c.entry_id == E.c.id, TAG.c.tag == filters.tag))
+    after = ENTRIES_KEYSET.after(params)
     if after is not None:
-        conds.append(or_(E.c.joined_at > after[0], and_(E.c.joined_at == after[0], E.c.id > after[1])))
+        conds.append(after)
     stmt = _entries(dialect_name(session)).where(*conds).order_by(E.c.joined_at, E.c.id).limit(params.limit + 1)
     return list((await session.execute(stmt)).mappings())
 
@@ -183,10 +189,18 @@ async def insert_notification(session: AsyncSession, *, values: dict[str, Any]) 
     await session.execute(insert(N).values(**values))
 
 
-async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID,
+async def notification_owners(session: AsyncSession, *, system: str) -> frozenset[str]:
+    """The token subjects of every client of a system: the creators whose notifications that system owns."""
+    rows = await session.execute(select(ApiClient.id).where(ApiClient.system == system))
+    return frozenset(f"client:{client_id}" for client_id in rows.scalars())
+
+
+async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID, owners: frozenset[str] | None,
                            for_update: bool = False) -> RowMapping | None:
-    """One notification (locked for the wave or close that follows)."""
+    """One notification made by one of `owners` (any when None), locked for the wave or close that follows."""
     stmt = select(N).where(N.c.id == notification_id)
+    if owners is not None:
+        stmt = stmt.where(N.c.created_by.in_(sorted(owners)))
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).mappings().one_or_none()
@@ -280,7 +294,7 @@ async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Not
         "to", tokens.c.email, "subject", _subject(tokens.c.language, notice),
         "text", _text(tokens.c.language, notice.email, tokens.c.token),
         "headers", func.json_build_object("List-Unsubscribe", "<" + link + ">",
-                                          "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+                                          "List-Unsubscribe-Post", ONE_CLICK))
     sms = func.json_build_object("to", tokens.c.phone,
                                  "text", _text(tokens.c.language, notice.sms, tokens.c.token))
     new_messages = insert(O).from_select(
@@ -324,8 +338,7 @@ async def _write_wave_python(session: AsyncSession, *, wave: Wave, notice: Notic
                 split = notice.email[lang]
                 payload = {"to": row["email"], "subject": notice.subject[lang],
                            "text": split.before + token + split.after,
-                           "headers": {"List-Unsubscribe": f"<{link}>",
-                                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+                           "headers": unsubscribe_headers(link)}
             else:
                 split = notice.sms[lang]
                 payload = {"to": row["phone"], "text": split.before + token + split.after}

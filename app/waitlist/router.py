@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from app.core.types import Line
 from app.auth.deps import SettingsDep
 from app.core.errors import Invalid, problem_responses
 from app.db.pagination import Page, PageDep
@@ -81,7 +82,7 @@ async def list_entries(actor: WaitlistReader, session: SessionDep, page: PageDep
 
 async def unsubscribe_token(
     request: Request,
-    token: Annotated[str | None, Query(min_length=20, max_length=128,
+    token: Annotated[Line | None, Query(min_length=20, max_length=128,
                                       description="The link's token, for RFC 8058 one-click form posts")] = None,
 ) -> str:
     """The token: from the JSON body `{token}`, or from the link when a mail client posts the one-click form."""
@@ -113,7 +114,7 @@ async def unsubscribe(session: SessionDep, settings: SettingsDep,
 
 @router.get("/unsubscribe", status_code=200, response_class=HTMLResponse, responses=problem_responses(422),
             openapi_extra={"security": []})
-async def unsubscribe_page(token: Annotated[str, Query(min_length=20, max_length=128)]) -> HTMLResponse:
+async def unsubscribe_page(token: Annotated[Line, Query(min_length=20, max_length=128)]) -> HTMLResponse:
     """The page a notice's link opens: one button that leaves the list (a GET never does, link scanners follow it)."""
     return HTMLResponse(texts.unsubscribe_page(token))
 
@@ -129,10 +130,10 @@ async def notify(body: NotificationCreate, actor: WaitlistWriter, session: Sessi
 
 @router.get("/notifications/{notification_id}", status_code=200, response_model=NotificationRead,
             responses={**_AUTH, **problem_responses(404)})
-async def get_notification(notification_id: NotificationId, _: WaitlistReader,
+async def get_notification(notification_id: NotificationId, actor: WaitlistReader,
                            session: SessionDep) -> NotificationRead:
     """One notification and how many it has reached."""
-    return await service.get_notification(session, notification_id=notification_id)
+    return await service.get_notification(session, actor=actor, notification_id=notification_id)
 
 
 @router.post("/notifications/{notification_id}/next", status_code=200, response_model=NotificationRead,

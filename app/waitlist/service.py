@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -17,7 +17,7 @@ from app.consents.schemas import ConsentEventCreate, Evidence, Source
 from app.core import clock
 from app.core.config import Settings
 from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests
-from app.db.pagination import Page, PageParams, encode_cursor
+from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.register import service as register
@@ -159,19 +159,12 @@ async def get_entry(session: AsyncSession, *, actor: Principal, entry_id: uuid.U
 async def list_entries(session: AsyncSession, *, actor: Principal, filters: EntryFilter,
                        params: PageParams) -> Page[EntryRead]:
     """A page of entries in FIFO order; one audit entry names them all."""
-    after = None
-    if params.after:
-        try:
-            after = (datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1]))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
-    rows = await repo.find_entries(session, filters=filters, visibility=_visibility(actor), params=params, after=after)
-    more, rows = len(rows) > params.limit, rows[: params.limit]
-    items = [_read(r) for r in rows]
+    rows = await repo.find_entries(session, filters=filters, visibility=_visibility(actor), params=params)
+    page = make_page(rows, params, keyset=repo.ENTRIES_KEYSET, convert=_read)
+    items = page.items
     audit.record(session, actor=actor, action="waitlist.entry.list", resource_type="waitlist_entry",
                  registrant_ids=[i.registrant_id for i in items], details={"count": len(items)})
-    cursor = encode_cursor([rows[-1]["joined_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-    return Page(items=items, next_cursor=cursor)
+    return page
 
 
 async def _end(session: AsyncSession, *, actor: Principal, row: RowMapping, status: str, reason: str,
@@ -266,11 +259,21 @@ async def notify(session: AsyncSession, *, actor: Principal, data: NotificationC
     return await _wave(session, actor=actor, row=row, settings=settings)
 
 
-async def _open_notification(session: AsyncSession, *, notification_id: uuid.UUID) -> RowMapping:
-    """The notification, locked; 404 if unknown, 409 once closed."""
-    row = await repo.get_notification(session, notification_id=notification_id, for_update=True)
+async def _readable_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID,
+                                 for_update: bool = False) -> RowMapping:
+    """The one place that decides who may name a notification: staff any, an integration its own system's; 404."""
+    owners = None
+    if registrants.is_integration(actor):
+        owners = await repo.notification_owners(session, system=actor.system or "")
+    row = await repo.get_notification(session, notification_id=notification_id, owners=owners, for_update=for_update)
     if row is None:
         raise NotFound(_NO_NOTIFICATION)
+    return row
+
+
+async def _open_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> RowMapping:
+    """The notification, locked; 404 if unknown or another system's, 409 once closed."""
+    row = await _readable_notification(session, actor=actor, notification_id=notification_id, for_update=True)
     if row["status"] == "closed":
         raise Conflict("the slot is taken: this notification is closed")
     return row
@@ -279,7 +282,7 @@ async def _open_notification(session: AsyncSession, *, notification_id: uuid.UUI
 async def next_wave(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID,
                     settings: Settings) -> NotificationRead:
     """Notify the next N entries of a first_n notification that is still open."""
-    row = await _open_notification(session, notification_id=notification_id)
+    row = await _open_notification(session, actor=actor, notification_id=notification_id)
     if row["mode"] != "first_n":
         raise Conflict("a notification to everyone has no next wave")
     return await _wave(session, actor=actor, row=row, settings=settings)
@@ -287,7 +290,7 @@ async def next_wave(session: AsyncSession, *, actor: Principal, notification_id:
 
 async def close(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> NotificationRead:
     """Mark the slot taken; later waves are refused."""
-    row = await _open_notification(session, notification_id=notification_id)
+    row = await _open_notification(session, actor=actor, notification_id=notification_id)
     values = {"status": "closed", "closed_at": clock.utcnow()}
     await repo.update_notification(session, notification_id=notification_id, values=values)
     audit.record(session, actor=actor, action="waitlist.notification.close", resource_type="waitlist_notification",
@@ -295,12 +298,9 @@ async def close(session: AsyncSession, *, actor: Principal, notification_id: uui
     return _notification({**row, **values})
 
 
-async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID) -> NotificationRead:
-    """One notification (no personal data)."""
-    row = await repo.get_notification(session, notification_id=notification_id)
-    if row is None:
-        raise NotFound(_NO_NOTIFICATION)
-    return _notification(row)
+async def get_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> NotificationRead:
+    """One notification the caller may name (no personal data)."""
+    return _notification(await _readable_notification(session, actor=actor, notification_id=notification_id))
 
 
 async def stats(session: AsyncSession) -> WaitlistStats:
