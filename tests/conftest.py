@@ -7,7 +7,9 @@ accounts and data; a fresh database is made for every run.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -187,10 +189,11 @@ def live_server(database_url: str) -> Iterator[str]:
     env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET,
            "REKISTERI_WORKER_IN_PROCESS": "false"}  # tests drive the outbox themselves
     rekisteri = Path(sys.executable).with_name("rekisteri")
+    # Its own process group, so the uvicorn workers go with it (they would hold stderr open otherwise).
     proc = subprocess.Popen([str(rekisteri), "serve", "--port", str(port), "--workers", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded two-core machine can take a while to start two workers
     while time.monotonic() < deadline:
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
@@ -198,11 +201,15 @@ def live_server(database_url: str) -> Iterator[str]:
         except httpx.HTTPError:
             time.sleep(0.2)
     else:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
     yield base
     proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 STAFF_ROLE_NAMES = ("controller", "staff", "auditor", "viewer")
