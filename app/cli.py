@@ -141,8 +141,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the HTTP service with uvicorn."""
     import uvicorn  # noqa: PLC0415
 
+    # A worker gets 30 s (not uvicorn's 5 s) to answer its supervisor: importing the app on a loaded machine
+    # takes longer, and a worker killed for it is restarted forever.
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info")
+                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info",
+                timeout_worker_healthcheck=30)
     return 0
 
 

@@ -207,10 +207,15 @@ async def _outage(request: Request, exc: Exception) -> JSONResponse:
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error request_id=%s path=%s", current_request_id(), request.url.path, exc_info=exc)
+def unexpected_response(path: str, exc: BaseException) -> JSONResponse:
+    """The 500 problem for an error nothing else handled (logged with its traceback, never shown)."""
+    log.error("unhandled error request_id=%s path=%s", current_request_id(), path, exc_info=exc)
     return problem_response(500, slug="internal-error", title="Internal server error",
                             detail="an unexpected error occurred; quote the request id when reporting it")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return unexpected_response(request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
