@@ -107,7 +107,8 @@ def name(max_length: int = 200) -> Any:
     return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(check_name)]
 
 
-Line = line(200)
+# For parameters, whose Query/Form/Path sets the length: the characters only.
+Line = Annotated[str, AfterValidator(check_line)]
 Name = name(200)
 Instant = Annotated[datetime, AfterValidator(check_instant)]
 Day = Annotated[date, AfterValidator(check_day)]
