@@ -12,9 +12,9 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consents.models import ConsentEvent, ConsentState
-from app.consents.state import Action, Decision, LedgerEvent
+from app.consents.state import Action, Decision, LedgerEvent, State
 from app.db.pagination import UUID, Keyset, PageParams
-from app.registrants.models import Registrant
+from app.registrants.models import Registrant, RegistrantStatus
 
 EV = ConsentEvent.__table__
 ST = ConsentState.__table__
@@ -85,16 +85,17 @@ async def audience(
     """Active registrants who may be contacted for a purpose on a channel, in id order (one extra row)."""
     contact = _CONTACT_COLUMNS[channel][0]
     here = and_(ST.c.registrant_id == R.c.id, ST.c.purpose == purpose, ST.c.channel == channel)
-    conditions: list[ColumnElement[bool]] = [R.c.status == "active", or_(contact.is_not(None), R.c.guardian.is_not(None))]
+    conditions: list[ColumnElement[bool]] = [R.c.status == RegistrantStatus.active,
+                                             or_(contact.is_not(None), R.c.guardian.is_not(None))]
     if consent_based:
-        conditions.append(exists().where(here, ST.c.state == "granted"))
+        conditions.append(exists().where(here, ST.c.state == State.granted))
     else:
-        conditions.append(~exists().where(here, ST.c.state == "objected"))
+        conditions.append(~exists().where(here, ST.c.state == State.objected))
     marketing = list(direct_marketing)
     if purpose in marketing:
         # Art. 21(3): an objection to direct marketing, on any channel, ends all of it.
         conditions.append(~exists().where(ST.c.registrant_id == R.c.id, ST.c.purpose.in_(marketing),
-                                          ST.c.state == "objected"))
+                                          ST.c.state == State.objected))
     if visibility is not None:
         conditions.append(visibility)
     after = AUDIENCE_KEYSET.after(params)
@@ -108,6 +109,6 @@ async def audience(
 async def counts(session: AsyncSession) -> list[RowMapping]:
     """Registrants per purpose, channel and state, leaving out restricted and erased ones."""
     stmt = (select(ST.c.purpose, ST.c.channel, ST.c.state, func.count().label("registrants"))
-            .join(R, R.c.id == ST.c.registrant_id).where(R.c.status == "active")
+            .join(R, R.c.id == ST.c.registrant_id).where(R.c.status == RegistrantStatus.active)
             .group_by(ST.c.purpose, ST.c.channel, ST.c.state).order_by(ST.c.purpose, ST.c.channel, ST.c.state))
     return list((await session.execute(stmt)).mappings())

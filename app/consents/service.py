@@ -32,6 +32,7 @@ from app.db.pagination import Page, PageParams
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
+from app.registrants.models import RegistrantStatus
 
 _NOT_FOUND = "no such registrant"
 
@@ -55,7 +56,7 @@ async def _registrant(session: AsyncSession, actor: Principal, registrant_id: uu
                       for_update: bool = False) -> RowMapping:
     row = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id,
                                                for_update=for_update)
-    if row["status"] == "erased":
+    if row["status"] == RegistrantStatus.erased:
         raise NotFound(_NOT_FOUND)
     return row
 

@@ -22,6 +22,7 @@ from app.registrants.models import (
     RegistrantCustomerType,
     RegistrantHistory,
     RegistrantRef,
+    RegistrantStatus,
     RelationshipRecord,
 )
 
@@ -56,7 +57,7 @@ class RegistrantFilter:
     ref: tuple[str, str] | None = None
     name: str | None = None
     kind: str | None = None
-    statuses: tuple[str, ...] = ("active",)
+    statuses: tuple[RegistrantStatus, ...] = (RegistrantStatus.active,)
     customer_type: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None

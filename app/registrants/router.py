@@ -72,7 +72,7 @@ def registrant_filter(
     if ref is not None and not (sep and system and external_id):
         raise Invalid("write the reference as system:id", loc=["query", "ref"])
     return RegistrantFilter(email=email, phone=phone, ref=(system, external_id) if ref else None, name=name, kind=kind,
-                            statuses=tuple(sorted(set(status or ["active"]))), customer_type=customer_type,
+                            statuses=tuple(sorted(set(status or [Status.active]))), customer_type=customer_type,
                             created_from=created_from, created_to=created_to, updated_from=updated_from,
                             updated_to=updated_to, attention=attention)
 

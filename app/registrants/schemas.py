@@ -16,10 +16,11 @@ from app.core.types import Day, Instant, JsonObject, Name, line
 
 OrganisationName = line(300)
 from app.core.validators import validate_business_id
+from app.registrants.models import RegistrantKind, RegistrantStatus
 
-Kind = Literal["person", "organisation"]
+Kind = RegistrantKind
 Language = Literal["fi", "sv", "en"]
-Status = Literal["active", "restricted", "erased"]
+Status = RegistrantStatus
 RecordType = Literal["order", "invoice", "lesson", "meeting", "enrolment", "survey_answer", "feedback", "contact",
                      "other"]
 ExternalId = line(200)

@@ -33,6 +33,7 @@ from app.registrants import repository as registrants_repo
 from app.registrants.models import RelationshipRecord
 from app.registrants.repository import Visibility
 from app.subject_requests import repository as repo
+from app.subject_requests.states import RequestType
 from app.subject_requests.texts import TEXTS
 
 FORMAT_VERSION = "1.0"
@@ -157,7 +158,7 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
     registrant_id = request["registrant_id"]
     row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
     assert row is not None  # linked registrants are never deleted
-    portability = request["type"] == "portability"
+    portability = request["type"] == RequestType.portability
     data = {}
     for section in sections:
         if section.provided or not portability:

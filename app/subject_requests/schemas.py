@@ -14,6 +14,7 @@ from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
 from app.core.types import Instant, JsonValue, Name, line, text
 from app.register.schemas import RequestChannel
+from app.subject_requests.states import RequestStatus, RequestType  # noqa: F401  (re-exported)
 
 Text = text(4000)
 Reason = text(4000, min_length=3)
@@ -26,29 +27,6 @@ CallbackUrl = line(2000)
 EvidenceRef = line(300)
 
 
-class RequestType(StrEnum):
-    """Which right the person uses."""
-
-    access = "access"
-    rectification = "rectification"
-    erasure = "erasure"
-    restriction = "restriction"
-    portability = "portability"
-    objection = "objection"
-
-
-class RequestStatus(StrEnum):
-    """Where a request is in its lifecycle."""
-
-    received = "received"
-    verified = "verified"
-    in_progress = "in_progress"
-    completed = "completed"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
-
-
-OPEN_STATUSES = (RequestStatus.received, RequestStatus.verified, RequestStatus.in_progress)
 
 
 class OnBehalf(StrEnum):

@@ -19,13 +19,13 @@ from app.idempotency.deps import IdempotencyDep
 from app.idempotency.service import Reply
 from app.waitlist import service, texts
 from app.waitlist.auth import StatsReader, WaitlistReader, WaitlistWriter
+from app.waitlist.models import EntryStatus
 from app.waitlist.repository import EntryFilter
 from app.waitlist.schemas import (
     Channel,
     EntryCreate,
     EntryCreated,
     EntryRead,
-    EntryStatus,
     Interest,
     NotificationCreate,
     NotificationRead,
@@ -46,7 +46,7 @@ def entry_filter(
     interest: Annotated[Interest | None, Query()] = None,
     tag: Annotated[Tag | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
-    status: Annotated[EntryStatus, Query()] = "active",
+    status: Annotated[EntryStatus, Query()] = EntryStatus.active,
 ) -> EntryFilter:
     """The list filters."""
     return EntryFilter(interest=interest, tag=tag, channel=channel, status=status)
@@ -165,14 +165,14 @@ async def enrolled(entry_id: EntryId, actor: WaitlistWriter, session: SessionDep
                    idempotency: IdempotencyDep) -> Response:
     """Mark an entry enrolled: it leaves the list and its waitlist consent is withdrawn."""
     return await idempotency.run(lambda: _reply(service.end_entry(session, actor=actor, entry_id=entry_id,
-                                                                  status="enrolled", settings=settings)))
+                                                                  status=EntryStatus.enrolled, settings=settings)))
 
 
 @router.delete("/{entry_id}", status_code=200, response_model=EntryRead,
                responses={**_AUTH, **problem_responses(404, 409)})
 async def remove(entry_id: EntryId, actor: WaitlistWriter, session: SessionDep, settings: SettingsDep) -> EntryRead:
     """Take an entry off the list (status removed); its waitlist consent is withdrawn."""
-    return await service.end_entry(session, actor=actor, entry_id=entry_id, status="removed", settings=settings)
+    return await service.end_entry(session, actor=actor, entry_id=entry_id, status=EntryStatus.removed, settings=settings)
 
 
 @stats_router.get("/waitlist", status_code=200, response_model=WaitlistStats)

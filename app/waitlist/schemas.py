@@ -13,10 +13,10 @@ from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
 from app.core.types import Instant, Name, line, text
+from app.waitlist.models import EntryStatus
 
 Channel = Literal["email", "sms"]
 Interest = Literal["cancellations", "enrolments"]
-EntryStatus = Literal["active", "left", "enrolled", "removed"]
 JoinSource = Literal["web_form", "booking", "staff"]
 Tag = line(40, pattern=r"^[a-z0-9][a-z0-9_:-]{0,39}$")
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
