@@ -26,11 +26,10 @@ from app.core.config import Settings
 from app.core.errors import problem_responses
 from app.db.pagination import CursorQuery, Page, PageParams, read_params
 from app.db.session import SessionDep
-from app.idempotency.deps import IdempotencyDep
-from app.idempotency.service import Reply
+from app.idempotency.deps import Idempotent, IdempotentRoute
 from app.register.schemas import Channel
 
-router = APIRouter(tags=["consents"], responses=problem_responses(401, 403))
+router = APIRouter(tags=["consents"], responses=problem_responses(401, 403), route_class=IdempotentRoute)
 
 ConsentsRead = Annotated[Principal, Depends(require(Scope.consents_read))]
 ConsentsWrite = Annotated[Principal, Depends(require(Scope.consents_write))]
@@ -51,17 +50,12 @@ def audience_page(
 
 
 @router.post("/registrants/{registrant_id}/consents", status_code=201, response_model=ConsentEventWithReceipt,
-             responses=problem_responses(404, 422))
+             dependencies=[Idempotent], responses=problem_responses(404, 422))
 async def record_consent(registrant_id: uuid.UUID, body: ConsentEventCreate, actor: ConsentsWrite,
-                         session: SessionDep, settings: SettingsDep, idempotency: IdempotencyDep) -> Response:
+                         session: SessionDep, settings: SettingsDep) -> ConsentEventWithReceipt:
     """Record a grant, withdrawal or objection; the answer carries a Kantara consent receipt."""
-
-    async def work() -> Reply:
-        event = await service.record_event(session, actor=actor, registrant_id=registrant_id, data=body,
-                                           policy_url=_policy_url(settings))
-        return Reply(event, 201)
-
-    return await idempotency.run(work)
+    return await service.record_event(session, actor=actor, registrant_id=registrant_id, data=body,
+                                      policy_url=_policy_url(settings))
 
 
 @router.get("/registrants/{registrant_id}/consents", status_code=200, response_model=ConsentStateRead,
