@@ -19,6 +19,9 @@ from app.outbox.models import OutboxMessage
 from app.outbox.worker import Worker, backoff_seconds
 from tests.outbox.conftest import SMS_TOKEN, HttpSink, SmtpSink
 
+# Workers: several sessions (and processes) at once, so real commits on a database of their own.
+pytestmark = pytest.mark.commits
+
 FINNISH = "Hei Äijänen! Peruutusaika vapautui: ke 14.00–14.45, laulutunti (Sörnäinen). Ilmoittaudu nopeasti."
 UNSUBSCRIBE = {"List-Unsubscribe": "<https://laulukoulu.example/poistu?t=abc123>",
                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

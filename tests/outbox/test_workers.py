@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from app.core.config import Settings
@@ -21,6 +22,9 @@ from app.outbox.models import OutboxMessage
 from app.outbox.worker import Worker, start_in_process
 from tests.outbox.conftest import SmtpSink
 from tests.outbox.test_delivery import drain, enqueue, rows
+
+# Workers: several sessions (and processes) at once, so real commits on a database of their own.
+pytestmark = pytest.mark.commits
 
 
 def worker_process(settings: Settings, *args: str) -> subprocess.Popen[str]:
