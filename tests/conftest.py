@@ -11,7 +11,7 @@ before any test transaction begins.
 The marker `@pytest.mark.commits` is for the few tests that need real commits: several connections or
 processes at once (outbox workers, concurrent requests, the live `rekisteri serve`, the CLI writing to the
 test database). They run on a database of their own, where nothing is rolled back, and keep apart by
-unique data. The `live_server` fixture refuses unmarked tests.
+unique data. A test that uses `live_server` is marked so automatically.
 
 The rules: no test leaves global state changed — each test gets its own copy of `app.state.wiring`, and
 `app.state.settings` is restored after it; use `monkeypatch` for anything else. No test depends on another
@@ -68,6 +68,13 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the marker of tests that need real commits."""
     config.addinivalue_line("markers", f"{COMMITS}: the test needs real commits; it runs on a database of its own, "
                                        "not inside a rolled-back transaction")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the live server needs real commits, whether or not it says so."""
+    for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(COMMITS)
 
 
 # --- databases, one pair per xdist worker -----------------------------------------------------------------
@@ -438,8 +445,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def live_server(request: pytest.FixtureRequest, environment: Environment, _live_server: str) -> str:
-    """The real service: `rekisteri serve --workers 2` over real HTTP (for `commits` tests only)."""
-    if not _commits(request):
-        raise RuntimeError(f"a test using live_server must be marked @pytest.mark.{COMMITS}")
+def live_server(environment: Environment, _live_server: str) -> str:
+    """The real service: `rekisteri serve --workers 2` over real HTTP, on the committing database."""
     return _live_server

@@ -84,7 +84,7 @@ class IdempotentRoute(APIRoute):
                 return Response(replay.reply.body, status_code=replay.reply.status, headers=replay.reply.headers,
                                 media_type="application/json")
             claim: _Claim | None = request.scope.get(_CLAIM)
-            if claim is not None and 200 <= response.status_code < 300:
+            if claim is not None:  # a handler that raised left nothing to store: its transaction rolls back
                 headers = {name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers}
                 await service.store(claim.session, principal=claim.principal, key=claim.key,
                                     reply=StoredReply(response.status_code, bytes(response.body), headers))

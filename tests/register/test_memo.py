@@ -28,7 +28,7 @@ class TestProfileMemo:
                 assert first is not None and again is first[1]
                 assert len(statements) <= 2  # the newest key, and the document unless already parsed
                 read_before = len(statements)
-                written = await service.put_profile(session, actor=SYSTEM,
+                written = await service.put_profile(session, actor=SYSTEM, wiring=app.state.wiring,
                                                     profile=RegisterProfile.model_validate(example("uniikkiaani")))
                 after = await service.current_version(session)
                 assert after is not None and after[0] == written.number == first[0] + 1
