@@ -57,7 +57,8 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> Any:
         created = await service.bootstrap_controller(session, email=args.email, full_name=args.name)
         if profile is not None:
-            await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings))
+            await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings),
+                                       allowlist=settings.callback_allowlist)
         return created
 
     user = _run_in_session(settings, work)
@@ -140,8 +141,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the HTTP service with uvicorn."""
     import uvicorn  # noqa: PLC0415
 
+    # A worker gets 30 s (not uvicorn's 5 s) to answer its supervisor: importing the app on a loaded machine
+    # takes longer, and a worker killed for it is restarted forever.
     uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info")
+                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info",
+                timeout_worker_healthcheck=30)
     return 0
 
 

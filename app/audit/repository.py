@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry, AuditSubject
-from app.db.pagination import PageParams
+from app.db.pagination import INT64, Keyset, PageParams
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,15 @@ class AuditFilter:
     until: datetime | None = None
 
 
+ENTRIES_KEYSET = Keyset(((AuditEntry.seq, INT64),), descending=True)
+
+
 async def list_entries(session: AsyncSession, *, filters: AuditFilter, params: PageParams) -> list[AuditEntry]:
     """Newest first, keyset-paginated on the sequence number."""
     stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(params.limit + 1)
-    if params.after:
-        stmt = stmt.where(AuditEntry.seq < int(params.after[0]))
+    after = ENTRIES_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     if filters.registrant_id:
         stmt = stmt.where(AuditEntry.seq.in_(
             select(AuditSubject.entry_seq).where(AuditSubject.registrant_id == filters.registrant_id)))

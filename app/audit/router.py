@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.core.types import Instant, Line
 from app.audit import repository as repo
 from app.audit import service
 from app.audit.schemas import AuditEntryRead, VerificationRead
@@ -25,11 +25,11 @@ async def list_audit(
     session: SessionDep,
     page: PageDep,
     registrant: Annotated[uuid.UUID | None, Query(description="Entries concerning this registrant")] = None,
-    actor_id: Annotated[str | None, Query(max_length=64, description="Account or client id")] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    request_id: Annotated[str | None, Query(max_length=64, description="Entries of one request (X-Request-Id)")] = None,
-    since: Annotated[datetime | None, Query(alias="from", description="Inclusive lower bound (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Exclusive upper bound (RFC 3339)")] = None,
+    actor_id: Annotated[Line | None, Query(max_length=64, description="Account or client id")] = None,
+    action: Annotated[Line | None, Query(max_length=64)] = None,
+    request_id: Annotated[Line | None, Query(max_length=64, description="Entries of one request (X-Request-Id)")] = None,
+    since: Annotated[Instant | None, Query(alias="from", description="Inclusive lower bound (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(alias="to", description="Exclusive upper bound (RFC 3339)")] = None,
 ) -> Page[AuditEntryRead]:
     """List audit entries, newest first."""
     filters = repo.AuditFilter(registrant_id=registrant, actor_id=actor_id, action=action,

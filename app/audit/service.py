@@ -218,6 +218,6 @@ async def list_entries(
 ) -> Page[AuditEntryRead]:
     """A page of the log; reading the log is itself audited."""
     rows = await repo.list_entries(session, filters=filters, params=params)
-    page = make_page(rows, params, key=lambda e: [e.seq], convert=AuditEntryRead.model_validate)
+    page = make_page(rows, params, keyset=repo.ENTRIES_KEYSET, convert=AuditEntryRead.model_validate)
     record(session, actor=actor, action="audit.read", details={"count": len(page.items)})
     return page

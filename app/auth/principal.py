@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from app.auth.roles import Role, Scope
+
+
+class PrincipalKind(StrEnum):
+    """Who acts: a staff account, a machine client, nobody yet, the service itself, or a data-subject request."""
+
+    user = "user"
+    client = "client"
+    anonymous = "anonymous"
+    system = "system"
+    # Changes a completed request makes (rectification) name the request as their author.
+    request = "request"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller of a request, as the services see it."""
 
-    kind: str  # "user" | "client" | "anonymous" | "system"
+    kind: PrincipalKind
     id: uuid.UUID | None
     name: str | None
     role: Role | None
@@ -30,5 +42,5 @@ class Principal:
         return scope in self.scopes
 
 
-ANONYMOUS = Principal(kind="anonymous", id=None, name=None, role=None)
-SYSTEM = Principal(kind="system", id=None, name="rekisteri", role=None)
+ANONYMOUS = Principal(kind=PrincipalKind.anonymous, id=None, name=None, role=None)
+SYSTEM = Principal(kind=PrincipalKind.system, id=None, name="rekisteri", role=None)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, UUID, Keyset, PageParams
 from app.db.repository import insert_ignoring_conflicts
 
 
@@ -29,22 +29,26 @@ async def count_active_controllers(session: AsyncSession) -> int:
     return (await session.execute(stmt)).scalar_one()
 
 
-async def _keyset_page(session: AsyncSession, model: type, params: PageParams) -> list:
+USERS_KEYSET = Keyset(((UserAccount.created_at, INSTANT), (UserAccount.id, UUID)))
+CLIENTS_KEYSET = Keyset(((ApiClient.created_at, INSTANT), (ApiClient.id, UUID)))
+
+
+async def _keyset_page(session: AsyncSession, model: type, keyset: Keyset, params: PageParams) -> list:
     stmt = select(model).order_by(model.created_at, model.id).limit(params.limit + 1)
-    if params.after:
-        at, last_id = datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1])
-        stmt = stmt.where(or_(model.created_at > at, and_(model.created_at == at, model.id > last_id)))
+    after = keyset.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).scalars())
 
 
 async def list_users(session: AsyncSession, *, params: PageParams) -> list[UserAccount]:
     """A page of accounts in creation order."""
-    return await _keyset_page(session, UserAccount, params)
+    return await _keyset_page(session, UserAccount, USERS_KEYSET, params)
 
 
 async def list_clients(session: AsyncSession, *, params: PageParams) -> list[ApiClient]:
     """A page of clients in creation order."""
-    return await _keyset_page(session, ApiClient, params)
+    return await _keyset_page(session, ApiClient, CLIENTS_KEYSET, params)
 
 
 async def client_by_id(session: AsyncSession, *, client_id: uuid.UUID) -> ApiClient | None:

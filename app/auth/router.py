@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 
+from app.core.types import Line
 from app.auth import service
 from app.auth.deps import CallerDep, ClientsAdmin, SettingsDep, UsersAdmin
 from app.auth.schemas import (
@@ -57,11 +58,11 @@ async def token(
     session: SessionDep,
     settings: SettingsDep,
     grant_type: Annotated[Literal["password", "client_credentials"], Form()],
-    username: Annotated[str | None, Form(max_length=254)] = None,
-    password: Annotated[str | None, Form(max_length=1024)] = None,
-    client_id: Annotated[str | None, Form(max_length=64)] = None,
-    client_secret: Annotated[str | None, Form(max_length=256)] = None,
-    scope: Annotated[str | None, Form(max_length=1024)] = None,
+    username: Annotated[Line | None, Form(max_length=254)] = None,
+    password: Annotated[Line | None, Form(max_length=1024)] = None,
+    client_id: Annotated[Line | None, Form(max_length=64)] = None,
+    client_secret: Annotated[Line | None, Form(max_length=256)] = None,
+    scope: Annotated[Line | None, Form(max_length=1024)] = None,
 ) -> TokenResponse:
     """Issue an access token: `password` grant for named persons, `client_credentials` for machine clients."""
     if grant_type == "password":

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field
 
 from app.auth.roles import Role
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.types import Name, line
 
 PASSWORD_MIN_LENGTH = 12
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 StaffRole = Literal["controller", "staff", "auditor", "viewer"]
 ClientRole = Literal["integration", "automation"]
-SystemName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+SystemName = line(64, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+Password = line(1024)
+NewPassword = line(1024, min_length=PASSWORD_MIN_LENGTH)
+CallbackUrl = line(500)
 
 
 class TokenResponse(ResponseModel):
@@ -42,8 +47,8 @@ class Me(ResponseModel):
 class PasswordChange(RequestModel):
     """Choose a new password (with the current or one-time password)."""
 
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=1024)
+    current_password: Password
+    new_password: NewPassword
 
 
 class UserCreate(RequestModel):
@@ -87,7 +92,7 @@ class ClientCreate(RequestModel):
     name: Name
     role: ClientRole
     system: SystemName = Field(description="The external system the client speaks for, e.g. `booking`")
-    callback_url: Annotated[str, StringConstraints(max_length=500)] | None = Field(
+    callback_url: CallbackUrl | None = Field(
         default=None, description="Where signed event notices (GDPR Art. 19) are posted: https, or an allowlisted host")
 
 

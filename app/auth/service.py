@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth import repository as repo
 from app.auth.models import ApiClient, UserAccount
-from app.auth.principal import SYSTEM, Principal
+from app.auth.principal import SYSTEM, Principal, PrincipalKind
 from app.auth.roles import CLIENT_ROLES, ROLE_SCOPES, Role
 from app.auth.schemas import (
     ClientCreate,
@@ -44,12 +44,12 @@ def _oauth_error(code: str) -> dict[str, str]:
 
 def _user_principal(user: UserAccount) -> Principal:
     role = Role(user.role)
-    return Principal(kind="user", id=user.id, name=user.full_name, role=role, scopes=ROLE_SCOPES[role])
+    return Principal(kind=PrincipalKind.user, id=user.id, name=user.full_name, role=role, scopes=ROLE_SCOPES[role])
 
 
 def _client_principal(client: ApiClient) -> Principal:
     role = Role(client.role)
-    return Principal(kind="client", id=client.id, name=client.name, role=role, scopes=ROLE_SCOPES[role],
+    return Principal(kind=PrincipalKind.client, id=client.id, name=client.name, role=role, scopes=ROLE_SCOPES[role],
                      system=client.system)
 
 
@@ -100,7 +100,7 @@ async def login_with_password(
 ) -> TokenResponse:
     """The password grant: a token for a named person, throttled per account."""
     key = "user:" + email.strip().lower()
-    unknown = Principal(kind="anonymous", id=None, name=_mask(email.strip().lower()), role=None)
+    unknown = Principal(kind=PrincipalKind.anonymous, id=None, name=_mask(email.strip().lower()), role=None)
     await _check_lock(session, settings, key=key, actor=unknown)
     user = await repo.user_by_email(session, email=email.strip())
     usable = user is not None and user.active
@@ -126,7 +126,7 @@ async def login_with_client(
 ) -> TokenResponse:
     """The client-credentials grant: a token for a machine client, throttled per client id."""
     key = "client:" + client_id.strip().lower()
-    unknown = Principal(kind="anonymous", id=None, name=f"client {client_id[:40]}", role=None)
+    unknown = Principal(kind=PrincipalKind.anonymous, id=None, name=f"client {client_id[:40]}", role=None)
     await _check_lock(session, settings, key=key, actor=unknown)
     try:
         client = await repo.client_by_id(session, client_id=uuid.UUID(client_id))
@@ -167,12 +167,12 @@ async def principal_for_token(session: AsyncSession, settings: Settings, *, toke
         subject_id = uuid.UUID(raw_id)
     except ValueError as exc:
         raise Unauthorized("the token is not valid") from exc
-    if kind == "user":
+    if kind == PrincipalKind.user:
         user = await repo.user_by_id(session, user_id=subject_id)
         if user is None or not user.active or user.token_generation != claims.generation or user.role != claims.role:
             raise Unauthorized("the token has been revoked")
         principal = _user_principal(user)
-    elif kind == "client":
+    elif kind == PrincipalKind.client:
         client = await repo.client_by_id(session, client_id=subject_id)
         if client is None or client.revoked_at is not None or client.token_generation != claims.generation:
             raise Unauthorized("the token has been revoked")
@@ -190,7 +190,7 @@ async def change_password(
     session: AsyncSession, settings: Settings, *, principal: Principal, current: str, new: str
 ) -> TokenResponse:
     """Set a new password; every token issued before stops working, a fresh one is returned."""
-    if principal.kind != "user" or principal.id is None:
+    if principal.kind != PrincipalKind.user or principal.id is None:
         raise Forbidden("only named persons have passwords")
     user = await repo.user_by_id(session, user_id=principal.id)
     if user is None:
@@ -253,7 +253,7 @@ async def get_user(session: AsyncSession, *, actor: Principal, user_id: uuid.UUI
 async def list_users(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[UserRead]:
     """A page of accounts."""
     rows = await repo.list_users(session, params=params)
-    page = make_page(rows, params, key=lambda u: [u.created_at.isoformat(), str(u.id)], convert=UserRead.model_validate)
+    page = make_page(rows, params, keyset=repo.USERS_KEYSET, convert=UserRead.model_validate)
     audit.record(session, actor=actor, action="user.list", resource_type="user", details={"count": len(page.items)})
     return page
 
@@ -328,7 +328,7 @@ async def get_client(session: AsyncSession, *, actor: Principal, client_id: uuid
 async def list_clients(session: AsyncSession, *, actor: Principal, params: PageParams) -> Page[ClientRead]:
     """A page of clients."""
     rows = await repo.list_clients(session, params=params)
-    page = make_page(rows, params, key=lambda c: [c.created_at.isoformat(), str(c.id)], convert=ClientRead.model_validate)
+    page = make_page(rows, params, keyset=repo.CLIENTS_KEYSET, convert=ClientRead.model_validate)
     audit.record(session, actor=actor, action="client.list", resource_type="client", details={"count": len(page.items)})
     return page
 

@@ -28,15 +28,18 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consents.models import ConsentEvent, ConsentState, OptOutUse
+from app.consents.state import Action, Decision, LedgerEvent, State
+from app.db.pagination import UUID, Keyset, PageParams
 from app.db.repository import insert_ignoring_conflicts
-from app.consents.state import Action, Decision, LedgerEvent
-from app.registrants.models import Registrant, RelationshipRecord
+from app.registrants.models import Registrant, RegistrantStatus, RelationshipRecord
 
 EV = ConsentEvent.__table__
 ST = ConsentState.__table__
 R = Registrant.__table__
 REC = RelationshipRecord.__table__
 OPT = OptOutUse.__table__
+# The audience's cursor: the registrant id of the last row (the next page starts after its address).
+AUDIENCE_KEYSET = Keyset(((R.c.id, UUID),))
 
 
 async def insert_event(session: AsyncSession, *, values: dict[str, Any]) -> None:
@@ -155,9 +158,9 @@ def audience_candidates(
             .order_by(contact, R.c.id))
     if registrant_id is not None:
         return stmt.where(R.c.id == registrant_id)
-    stmt = stmt.where(R.c.status == "active", contact.is_not(None))
-    stmt = stmt.where(ST.c.state == "granted") if consent_based else stmt.where(
-        or_(ST.c.state.is_(None), ST.c.state != "objected"))
+    stmt = stmt.where(R.c.status == RegistrantStatus.active, contact.is_not(None))
+    stmt = stmt.where(ST.c.state == State.granted) if consent_based else stmt.where(
+        or_(ST.c.state.is_(None), ST.c.state != State.objected))
     if visibility is not None:
         stmt = stmt.where(visibility)
     if after is not None:
@@ -195,6 +198,6 @@ async def set_optout_event(session: AsyncSession, *, token_hash: str, event_id: 
 async def counts(session: AsyncSession) -> list[RowMapping]:
     """Registrants per purpose, channel and state, leaving out restricted and erased ones."""
     stmt = (select(ST.c.purpose, ST.c.channel, ST.c.state, func.count().label("registrants"))
-            .join(R, R.c.id == ST.c.registrant_id).where(R.c.status == "active")
+            .join(R, R.c.id == ST.c.registrant_id).where(R.c.status == RegistrantStatus.active)
             .group_by(ST.c.purpose, ST.c.channel, ST.c.state).order_by(ST.c.purpose, ST.c.channel, ST.c.state))
     return list((await session.execute(stmt)).mappings())

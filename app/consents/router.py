@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -12,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from app.core.csvcells import csv_text
+from app.core.types import Line
 from app.auth.deps import SettingsDep, require
 from app.auth.principal import Principal
 from app.auth.roles import Scope
@@ -29,13 +29,12 @@ from app.consents.schemas import (
 )
 from app.core.config import Settings
 from app.core.errors import Invalid, problem_responses
-from app.db.pagination import Page, PageParams, decode_cursor
+from app.db.pagination import CursorQuery, Page, PageParams, read_params
 from app.db.session import SessionDep
-from app.idempotency.deps import IdempotencyDep
-from app.idempotency.service import Reply
+from app.idempotency.deps import Idempotent, IdempotentRoute
 from app.register.schemas import Channel
 
-router = APIRouter(tags=["consents"], responses=problem_responses(401, 403))
+router = APIRouter(tags=["consents"], responses=problem_responses(401, 403), route_class=IdempotentRoute)
 
 ConsentsRead = Annotated[Principal, Depends(require(Scope.consents_read))]
 ConsentsWrite = Annotated[Principal, Depends(require(Scope.consents_write))]
@@ -49,24 +48,19 @@ def _policy_url(settings: Settings) -> str:
 
 def audience_page(
     limit: Annotated[int, Query(ge=1, le=AUDIENCE_LIMIT_MAX, description="People per page")] = 1000,
-    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    cursor: CursorQuery = None,
 ) -> PageParams:
     """Audience pages are larger than other lists: they feed mailing tools."""
-    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+    return read_params(limit, cursor, default=limit, cap=AUDIENCE_LIMIT_MAX)
 
 
 @router.post("/registrants/{registrant_id}/consents", status_code=201, response_model=ConsentEventWithReceipt,
-             responses=problem_responses(404, 422))
+             dependencies=[Idempotent], responses=problem_responses(404, 422))
 async def record_consent(registrant_id: uuid.UUID, body: ConsentEventCreate, actor: ConsentsWrite,
-                         session: SessionDep, settings: SettingsDep, idempotency: IdempotencyDep) -> Response:
+                         session: SessionDep, settings: SettingsDep) -> ConsentEventWithReceipt:
     """Record a grant, withdrawal or objection; the answer carries a Kantara consent receipt."""
-
-    async def work() -> Reply:
-        event = await service.record_event(session, actor=actor, registrant_id=registrant_id, data=body,
-                                           policy_url=_policy_url(settings))
-        return Reply(event, 201)
-
-    return await idempotency.run(work)
+    return await service.record_event(session, actor=actor, registrant_id=registrant_id, data=body,
+                                      policy_url=_policy_url(settings))
 
 
 @router.get("/registrants/{registrant_id}/consents", status_code=200, response_model=ConsentStateRead,
@@ -96,7 +90,7 @@ async def audience(
     session: SessionDep,
     settings: SettingsDep,
     page: Annotated[PageParams, Depends(audience_page)],
-    purpose: Annotated[str, Query(max_length=64, description="A purpose code of the register profile")],
+    purpose: Annotated[Line, Query(max_length=64, description="A purpose code of the register profile")],
     channel: Annotated[Channel, Query(description="The channel to contact them on")],
     format: Annotated[Literal["json", "csv"], Query(description="`csv`: the same page as CSV")] = "json",
     explain: Annotated[bool, Query(description="With `registrant_id`: why that one registrant is in or out")] = False,
@@ -119,27 +113,18 @@ async def audience(
     if result.next_cursor:
         headers["X-Next-Cursor"] = result.next_cursor
         headers["Link"] = f'<{request.url.include_query_params(cursor=result.next_cursor)}>; rel="next"'
-    return Response(audience_csv(result.items), media_type="text/csv; charset=utf-8", headers=headers)
+    document = csv_text(CSV_COLUMNS, ([member[c] for c in CSV_COLUMNS] for member in result.items))
+    return Response(document, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 CSV_COLUMNS = ("registrant_id", "language", "email", "phone", "basis", "contact_person", "optout_url",
                "list_unsubscribe", "list_unsubscribe_post")
 
 
-def audience_csv(members: list[dict[str, Any]]) -> str:
-    """An audience page as CSV, one row per member."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for member in members:
-        writer.writerow([member[c] if member[c] is not None else "" for c in CSV_COLUMNS])
-    return buffer.getvalue()
-
-
 async def optout_query(
     request: Request,
-    token: Annotated[str | None, Query(min_length=20, max_length=128, description="The link's token")] = None,
-    purpose: Annotated[str | None, Query(max_length=64, description="The link's purpose")] = None,
+    token: Annotated[Line | None, Query(min_length=20, max_length=128, description="The link's token")] = None,
+    purpose: Annotated[Line | None, Query(max_length=64, description="The link's purpose")] = None,
     channel: Annotated[Channel | None, Query(description="The link's channel")] = None,
 ) -> OptOut:
     """What to opt out of: the JSON body `{token, purpose, channel}`, or the link's query (RFC 8058 form posts)."""
@@ -174,8 +159,8 @@ async def opt_out(session: SessionDep, settings: SettingsDep,
 @router.get("/optout", status_code=200, response_class=HTMLResponse, responses=problem_responses(404, 422),
             openapi_extra={"security": []})
 async def opt_out_page(session: SessionDep, settings: SettingsDep,
-                       token: Annotated[str, Query(min_length=20, max_length=128)],
-                       purpose: Annotated[str, Query(max_length=64)], channel: Channel) -> HTMLResponse:
+                       token: Annotated[Line, Query(min_length=20, max_length=128)],
+                       purpose: Annotated[Line, Query(max_length=64)], channel: Channel) -> HTMLResponse:
     """The page a message's link opens: one button, in the person's language (a GET never opts out)."""
     language, profile = await service.optout_language(session, token=token, purpose_code=purpose,
                                                       channel=channel.value, key=settings.optout_key())

@@ -5,14 +5,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, IPvAnyAddress, StringConstraints
+from pydantic import Field, IPvAnyAddress
 
 from app.consents.rules import Basis, Reason
 from app.consents.state import Action, State
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.types import Instant, line, text
 from app.register.schemas import Channel
+
+
+EvidenceText = text(4000, min_length=0)
+PolicyVersion = line(100, min_length=0)
+Reference = line(200, min_length=0)
+UserAgent = line(500, min_length=0)
+Code = line(64, pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class Source(StrEnum):
@@ -31,14 +39,14 @@ class Source(StrEnum):
 class Evidence(RequestModel):
     """What was shown and how the answer was collected."""
 
-    text: Annotated[str, StringConstraints(max_length=4000)] | None = Field(
+    text: EvidenceText | None = Field(
         default=None, description="The consent text shown to the person")
-    policy_version: Annotated[str, StringConstraints(max_length=100)] | None = None
-    reference: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    policy_version: PolicyVersion | None = None
+    reference: Reference | None = Field(
         default=None, description="e.g. the form id or the letter's archive number")
-    collected_at: datetime | None = Field(default=None, description="When the person said it; not in the future")
+    collected_at: Instant | None = Field(default=None, description="When the person said it; not in the future")
     client_addr: IPvAnyAddress | None = Field(default=None, description="For web forms, if the caller has it")
-    user_agent: Annotated[str, StringConstraints(max_length=500)] | None = None
+    user_agent: UserAgent | None = None
     given_by: Literal["self", "guardian"] | None = Field(
         default=None, description="For a child under the guardian age this is always the guardian")
 
@@ -47,7 +55,7 @@ class ConsentEventCreate(RequestModel):
     """A grant, withdrawal or objection; withdrawing needs exactly the fields granting does."""
 
     action: Action
-    purpose: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    purpose: Code
     channel: Channel | None = Field(default=None, description="Omit for every channel of the purpose")
     source: Source
     evidence: Evidence = Field(default_factory=Evidence)
@@ -196,8 +204,8 @@ class AudienceExplanation(ResponseModel):
 class OptOut(RequestModel):
     """A one-click opt-out as JSON: the token of the link, and its purpose and channel."""
 
-    token: Annotated[str, StringConstraints(min_length=20, max_length=128)]
-    purpose: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    token: line(128, min_length=20)
+    purpose: Code
     channel: Channel
 
 

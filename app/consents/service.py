@@ -40,6 +40,7 @@ from app.db.repository import dialect_name
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
+from app.registrants.models import RegistrantStatus
 
 _NOT_FOUND = "no such registrant"
 
@@ -63,7 +64,7 @@ async def _registrant(session: AsyncSession, actor: Principal, registrant_id: uu
                       for_update: bool = False) -> RowMapping:
     row = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id,
                                                for_update=for_update)
-    if row["status"] == "erased":
+    if row["status"] == RegistrantStatus.erased:
         raise NotFound(_NOT_FOUND)
     return row
 
@@ -306,10 +307,8 @@ async def audience(
     """
     _, profile = await _profile(session)
     purpose = _audience_purpose(profile, purpose_code, channel)
-    try:
-        after = uuid.UUID(params.after[0]) if params.after else None
-    except (ValueError, TypeError) as exc:
-        raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
+    key = repo.AUDIENCE_KEYSET.values(params)
+    after = key[0] if key else None
     rule, guardian_age, today = purpose_rule(purpose, channel), await register.guardian_age(session), clock.utcnow().date()
     stmt = repo.audience_candidates(
         purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from http import HTTPStatus
 from typing import Any
 
@@ -11,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.context import current_request_id
@@ -157,14 +160,62 @@ async def _domain(_: Request, exc: DomainError) -> JSONResponse:
                             errors=exc.errors, headers=exc.headers, extra=exc.extra)
 
 
+# Errors raised by the framework rather than by a service: a body it could not parse (e.g. not UTF-8),
+# an unknown path, a method the path does not have, an oversized body.
+_FRAMEWORK = {
+    400: ("malformed-body", "Malformed request body", "the body could not be parsed: send UTF-8 encoded JSON"),
+    404: ("not-found", "Not found", None),
+    405: ("method-not-allowed", "Method not allowed", None),
+    413: ("payload-too-large", "Payload too large", None),
+}
+
+
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return problem_response(exc.status_code, detail=str(exc.detail), headers=getattr(exc, "headers", None))
+    slug, title, detail = _FRAMEWORK.get(exc.status_code, (None, None, None))
+    return problem_response(exc.status_code, slug=slug, title=title, detail=detail or str(exc.detail),
+                            headers=getattr(exc, "headers", None))
+
+
+# The database is unreachable or refused the connection: a pool that cannot connect, a connection that was
+# cut, a server that is starting up or shutting down. The client may retry; nothing was committed.
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError,
+    ConnectionError, TimeoutError, socket.gaierror,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached right now."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OSError) and exc.errno in _CONNECT_ERRNOS:
+        return True
+    return isinstance(exc, DATABASE_OUTAGE)
+
+
+_CONNECT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+
+
+async def _outage(request: Request, exc: Exception) -> JSONResponse:
+    if not is_database_outage(exc):
+        return await _unexpected(request, exc)
+    log.warning("database unavailable request_id=%s path=%s error=%s", current_request_id(), request.url.path,
+                type(exc).__name__)
+    return problem_response(503, slug="service-unavailable", title="Service unavailable",
+                            detail="the database cannot be reached right now; nothing was saved, retry later",
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def unexpected_response(path: str, exc: BaseException) -> JSONResponse:
+    """The 500 problem for an error nothing else handled (logged with its traceback, never shown)."""
+    log.error("unhandled error request_id=%s path=%s", current_request_id(), path, exc_info=exc)
+    return problem_response(500, slug="internal-error", title="Internal server error",
+                            detail="an unexpected error occurred; quote the request id when reporting it")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error request_id=%s path=%s", current_request_id(), request.url.path, exc_info=exc)
-    return problem_response(500, slug="internal-error", title="Internal server error",
-                            detail="an unexpected error occurred; quote the request id when reporting it")
+    return unexpected_response(request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -172,12 +223,44 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
+    # Handled below the server-error layer, so the connection stays open for the client's retry.
+    for kind in (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(kind, _outage)
     app.add_exception_handler(Exception, _unexpected)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error statuses."""
     return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+# Errors any operation may answer with, whatever its own rules: documented on every operation they apply to.
+_SURFACE = {
+    "400": "Malformed body: not UTF-8 or not parseable",
+    "413": "Payload too large",
+    "415": "Unsupported media type",
+    "422": "Validation failed: the `errors` name each field",
+    "503": "The database cannot be reached; retry after `Retry-After` seconds",
+}
+_NO_DATABASE = {"/healthz"}
+
+
+def _document_error_surface(path: str, operation: dict[str, Any]) -> None:
+    """Add the statuses the framework and the middleware answer with to one operation's responses."""
+    responses = operation.setdefault("responses", {})
+    wanted = []
+    if "requestBody" in operation:
+        wanted += ["400", "413", "415", "422"]
+    elif operation.get("parameters"):
+        wanted.append("422")
+    if path not in _NO_DATABASE:
+        wanted.append("503")
+    for status in wanted:
+        responses.setdefault(status, {"description": _SURFACE[status]})
+    for status in ("429", "503"):
+        if status in responses:
+            responses[status].setdefault("headers", {"Retry-After": {
+                "description": "Seconds to wait before retrying", "schema": {"type": "integer"}}})
 
 
 def problem_openapi(app: FastAPI) -> Any:
@@ -189,8 +272,9 @@ def problem_openapi(app: FastAPI) -> Any:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                              description=app.description, routes=app.routes, tags=app.openapi_tags)
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for item in schema.get("paths", {}).values():
+        for path, item in schema.get("paths", {}).items():
             for operation in item.values():
+                _document_error_surface(path, operation)
                 for status, response in operation.get("responses", {}).items():
                     if status[0] in "45":
                         response["content"] = problem

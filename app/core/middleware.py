@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import set_request
-from app.core.errors import problem_response
+from app.core.errors import problem_response, unexpected_response
 
 log = logging.getLogger("rekisteri.access")
 
@@ -58,7 +58,14 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send_with_id)
         else:
-            await self.app(scope, self._limited(receive), send_with_id)
+            try:
+                await self.app(scope, self._limited(receive), send_with_id)
+            except Exception as exc:
+                # Answer here rather than in Starlette's outermost layer, which re-raises after its 500 and so
+                # makes uvicorn drop the keep-alive connection; once the response has started nothing can.
+                if "status" in status_holder:
+                    raise
+                await unexpected_response(scope["path"], exc)(scope, receive, send_with_id)
         # Path and status only: query strings may carry personal data (e.g. ?email=).
         log.info("%s %s %s %.1fms rid=%s", scope["method"], scope["path"], status_holder.get("status"),
                  (time.perf_counter() - started) * 1000, request_id)

@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class RequestModel(BaseModel):
-    """A request body: unknown fields are refused, so mass assignment fails loudly."""
+    """A request body: unknown fields are refused, so mass assignment fails loudly; numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class ResponseModel(BaseModel):

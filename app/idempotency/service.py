@@ -4,18 +4,16 @@ The key is claimed with INSERT ... ON CONFLICT DO NOTHING in the request's own t
 before the work, and the response is stored in that transaction. A concurrent request with
 the same key blocks on the uncommitted row (PostgreSQL) or on the write lock (SQLite) until
 the first one commits, and then replays it; if the first one rolled back, it does the work.
+The HTTP side (claiming before the handler, storing after it) is `app/idempotency/deps.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 
-from fastapi.responses import Response
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import clock
@@ -27,13 +25,13 @@ KEY_TTL = timedelta(hours=24)
 _LOC = ["header", "Idempotency-Key"]
 
 
-@dataclass
-class Reply:
-    """A response as a service result: body, status and headers (e.g. ETag)."""
+@dataclass(frozen=True)
+class StoredReply:
+    """The first response to a key: status, JSON body and the headers worth repeating (e.g. ETag)."""
 
-    body: BaseModel
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
+    status: int
+    body: bytes
+    headers: dict[str, str]
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -45,26 +43,23 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
-def render(reply: Reply) -> Response:
-    """The HTTP response of a reply."""
-    return Response(reply.body.model_dump_json(), status_code=reply.status, headers=reply.headers,
-                     media_type="application/json")
+async def claim(session: AsyncSession, *, principal: str, key: str, request_hash: str) -> StoredReply | None:
+    """Claim the key for this request (None: do the work), or the reply stored for it (a retry)."""
+    if await _claim(session, principal=principal, key=key, request_hash=request_hash):
+        return None
+    existing = await repo.stored(session, principal=principal, key=key)
+    if existing is None or existing.status_code is None:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
+                       headers={"Retry-After": "1"})
+    if existing.request_hash != request_hash:
+        raise Invalid("this Idempotency-Key was used with a different request", loc=_LOC)
+    return StoredReply(existing.status_code, existing.response_body.encode(), existing.response_headers)
 
 
-async def run(
-    session: AsyncSession, *, principal: str, key: str | None, request_hash: str,
-    work: Callable[[], Awaitable[Reply]],
-) -> Response:
-    """Do `work` once per (principal, key) and answer every retry with the stored response."""
-    if key is None:
-        return render(await work())
-    if not await _claim(session, principal=principal, key=key, request_hash=request_hash):
-        return await _replay(session, principal=principal, key=key, request_hash=request_hash)
-    reply = await work()
-    response = render(reply)
+async def store(session: AsyncSession, *, principal: str, key: str, reply: StoredReply) -> None:
+    """Keep the reply of a claimed key, in the transaction that did the work."""
     await repo.complete(session, principal=principal, key=key, status_code=reply.status,
-                        body=response.body.decode(), headers=reply.headers)
-    return response
+                        body=reply.body.decode(), headers=reply.headers)
 
 
 async def _claim(session: AsyncSession, *, principal: str, key: str, request_hash: str) -> bool:
@@ -76,15 +71,3 @@ async def _claim(session: AsyncSession, *, principal: str, key: str, request_has
         return False
     await repo.forget(session, principal=principal, key=key)
     return await repo.claim(session, principal=principal, key=key, request_hash=request_hash, now=now)
-
-
-async def _replay(session: AsyncSession, *, principal: str, key: str, request_hash: str) -> Response:
-    existing = await repo.stored(session, principal=principal, key=key)
-    if existing is None or existing.status_code is None:
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly",
-                       headers={"Retry-After": "1"})
-    if existing.request_hash != request_hash:
-        raise Invalid("this Idempotency-Key was used with a different request", loc=_LOC)
-    return Response(existing.response_body, status_code=existing.status_code, headers=existing.response_headers,
-                    media_type="application/json")
-

@@ -7,11 +7,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, String
+from sqlalchemy import JSON, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import clock
-from app.db.base import Base, IdMixin
+from app.db.base import Base, IdMixin, enum_type
 
 
 class Kind(StrEnum):
@@ -31,6 +31,10 @@ class Status(StrEnum):
     failed = "failed"
 
 
+# Not yet delivered: what erasure and restriction cancel.
+UNSENT = (Status.pending, Status.sending)
+
+
 class OutboxMessage(IdMixin, Base):
     """One delivery: what to send, how often it was tried, and who holds it now."""
 
@@ -40,14 +44,12 @@ class OutboxMessage(IdMixin, Base):
         Index("ix_outbox_message_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_message_ref", "ref_type", "ref_id"),
         Index("ix_outbox_message_registrant_id", "registrant_id"),
-        CheckConstraint("kind IN ('email', 'sms', 'webhook')", name="kind"),
-        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status"),
     )
 
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[Kind] = mapped_column(enum_type(Kind, name="kind"))
     # email: to, subject, text, headers; sms: to, text; webhook: url, body, signing_key_ref (never the secret).
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default=Status.pending)
+    status: Mapped[Status] = mapped_column(enum_type(Status, name="status"), default=Status.pending)
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int]
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.utcnow)

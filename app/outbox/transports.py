@@ -18,6 +18,7 @@ import httpx
 from app.core import clock
 from app.core.config import ConfigError, Settings
 from app.core.security import sign_body
+from app.outbox.headers import UNFOLDED, email_bytes, header_value
 from app.outbox.models import Kind
 from app.outbox.urls import UnsafeCallbackUrl, check_callback_url
 
@@ -80,20 +81,30 @@ def _http_error(status: int, what: str, *, retry_4xx: bool) -> DeliveryError:
 def build_email(settings: Settings, delivery: Delivery) -> EmailMessage:
     """The MIME message of an email payload (UTF-8 text, optional HTML alternative, extra headers)."""
     payload = delivery.payload
-    message = EmailMessage()
+    message = EmailMessage(policy=UNFOLDED)
     message["From"] = settings.smtp_from
-    message["To"] = payload["to"]
-    message["Subject"] = payload["subject"]
+    message["To"] = header_value(payload["to"])
+    # A line break in a subject or header would make every retry fail: it is written as a space instead.
+    message["Subject"] = header_value(payload["subject"])
     message["Date"] = format_datetime(clock.utcnow())
     # The same id on every retry, so a receiving system can drop a duplicate.
     domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "rekisteri"
     message["Message-ID"] = f"<{delivery.id}@{domain}>"
     for name, value in (payload.get("headers") or {}).items():
-        message[name] = value
+        message[name] = header_value(value)
     message.set_content(payload["text"])
     if payload.get("html"):
         message.add_alternative(payload["html"], subtype="html")
     return message
+
+
+async def _send(smtp: aiosmtplib.SMTP, message: EmailMessage) -> None:
+    """Send the message serialised by us (aiosmtplib's own flattening would fold headers at 78 columns)."""
+    sender, recipient = parseaddr(str(message["From"]))[1], str(message["To"])
+    if not (sender + recipient).isascii():
+        await smtp.send_message(message)  # SMTPUTF8 addresses: aiosmtplib negotiates the extension
+        return
+    await smtp.sendmail(sender, [recipient], email_bytes(message))
 
 
 @dataclass
@@ -112,7 +123,7 @@ class SmtpTransport:
         async with self._slots:
             smtp = await self._connection()
             try:
-                await smtp.send_message(message)
+                await _send(smtp, message)
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 self._idle.append(smtp)
                 codes = sorted({r.code for r in exc.recipients})

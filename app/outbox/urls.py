@@ -42,10 +42,36 @@ class CheckedUrl:
         return urlunsplit(parts._replace(netloc=netloc)), parts.netloc.rsplit("@", 1)[-1]
 
 
+# NAT64 prefixes (RFC 6052 well-known, RFC 8215 local use): the last 32 bits are the IPv4 address reached.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches through: mapped, IPv4-compatible, 6to4, Teredo or NAT64."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client's address; the server's is public by construction or refused below
+    if any(address in net for net in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:
+        return ipaddress.IPv4Address(int(address))  # deprecated IPv4-compatible ::a.b.c.d
+    return None
+
+
 def refusal(address: IPAddress) -> str | None:
     """Why an address may not be called, or None when it is a public unicast address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = refusal(inner)  # ::ffff:127.0.0.1, 2002:7f00:1::, 64:ff9b::a9fe:a9fe reach the same hosts
+            if reason:
+                return reason
+            if address.teredo is not None and refusal(address.teredo[0]):
+                return refusal(address.teredo[0])
+            address = inner
     checks = (
         ("unspecified", address.is_unspecified),
         ("loopback", address.is_loopback),

@@ -33,7 +33,7 @@ from app.core import clock
 from app.core.config import Settings
 from app.db.session import Database
 from app.outbox import service
-from app.outbox.models import OutboxMessage, Status
+from app.outbox.models import Kind, OutboxMessage, Status
 from app.outbox.transports import Delivery, DeliveryError, Transports
 
 log = logging.getLogger("rekisteri.outbox")
@@ -189,7 +189,7 @@ class Worker:
     async def _prepare(self, message: OutboxMessage) -> tuple[str | None, str | None]:
         """Run the send checks and resolve a webhook's key, in one short transaction right before sending."""
         checks = self.hooks.checks_for(message)
-        if not checks and message.kind != "webhook":
+        if not checks and message.kind != Kind.webhook:
             return None, None
         async with self.database.sessionmaker() as session:
             for check in checks:
@@ -197,7 +197,7 @@ class Worker:
                 if reason:
                     return reason, None
             secret = None
-            if message.kind == "webhook":
+            if message.kind == Kind.webhook:
                 secret = await self.hooks.resolve_signing_key(session, message.payload["signing_key_ref"])
             await session.rollback()
         return None, secret

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.pagination import PageParams
+from app.db.pagination import INT32, Keyset, PageParams
 from app.register.models import RegisterVersion
 
 
@@ -40,11 +40,15 @@ async def add(session: AsyncSession, version: RegisterVersion) -> None:
     await session.flush()
 
 
+VERSIONS_KEYSET = Keyset(((RegisterVersion.number, INT32),), descending=True)
+
+
 async def list_versions(session: AsyncSession, *, params: PageParams) -> list[Row]:
     """Newest first without the documents, keyset-paginated on the number."""
     columns = (RegisterVersion.number, RegisterVersion.created_at, RegisterVersion.created_by,
                RegisterVersion.created_by_name)
     stmt = select(*columns).order_by(RegisterVersion.number.desc()).limit(params.limit + 1)
-    if params.after:
-        stmt = stmt.where(RegisterVersion.number < int(params.after[0]))
+    after = VERSIONS_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).all())

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from app.core.types import Int32
+from app.auth.deps import SettingsDep
 from app.core.errors import problem_responses
 from app.db.pagination import Page, PageDep
 from app.db.session import SessionDep
@@ -30,9 +32,10 @@ async def get_register(_: RegisterReader, session: SessionDep) -> RegisterVersio
 @router.put("", status_code=200, response_model=RegisterVersionRead,
             responses=problem_responses(401, 403, 409, 422))
 async def put_register(body: RegisterProfile, actor: RegisterWriter, session: SessionDep,
-                       wiring: WiringDep) -> RegisterVersionRead:
+                       wiring: WiringDep, settings: SettingsDep) -> RegisterVersionRead:
     """Replace the profile: the whole document is validated and stored as a new version."""
-    return await service.put_profile(session, actor=actor, profile=body, wiring=wiring)
+    return await service.put_profile(session, actor=actor, profile=body, wiring=wiring,
+                                     allowlist=settings.callback_allowlist)
 
 
 @router.get("/versions", status_code=200, response_model=Page[RegisterVersionSummary],
@@ -44,7 +47,7 @@ async def list_register_versions(_: RegisterReader, session: SessionDep, page: P
 
 @router.get("/versions/{number}", status_code=200, response_model=RegisterVersionRead,
             responses=problem_responses(401, 403, 404, 422))
-async def get_register_version(number: Annotated[int, Path(ge=1)], _: RegisterReader,
+async def get_register_version(number: Annotated[Int32, Path()], _: RegisterReader,
                                session: SessionDep) -> RegisterVersionRead:
     """One earlier (or the current) version of the profile."""
     return await service.get_version(session, number=number)

@@ -8,9 +8,10 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import isodate
-from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, ValidationInfo, field_validator
 
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.types import line, text
 from app.core.validators import validate_business_id
 
 # EU member states, Iceland, Liechtenstein and Norway (the EEA), and "EU" for "within the EU/EEA".
@@ -20,11 +21,18 @@ EU_EEA = frozenset({"EU",
 })
 _DURATION_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 
-Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Code = line(64, pattern=r"^[a-z][a-z0-9_]{0,63}$")
 # The relationship record types (app.registrants.schemas.RecordType) that can be a sale.
 SaleRecordType = Literal["order", "invoice", "lesson", "enrolment", "other"]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Text = text(4000)
+ShortText = line(300)
+Country = line(2, pattern=r"^[A-Z]{2}$")
+PhoneText = line(20, pattern=r"^\+?[0-9 ()-]{5,20}$")
+
+
+PostalCode = line(12, pattern=r"^[A-Z0-9 -]{2,12}$")
+Website = line(300, pattern=r"^https://\S+$")
+CallbackUrl = line(500, pattern=r"^https?://\S+$")
 
 
 def duration_span(value: str) -> timedelta:
@@ -36,14 +44,14 @@ def duration_span(value: str) -> timedelta:
 def _iso_duration(value: str) -> str:
     try:
         span = duration_span(value)
-    except (isodate.ISO8601Error, ValueError, TypeError) as exc:
+    except (isodate.ISO8601Error, ValueError, TypeError, OverflowError, ArithmeticError) as exc:
         raise ValueError(f"{value!r} is not an ISO 8601 duration such as P6Y, P2M or P30D") from exc
     if span <= timedelta(0):
         raise ValueError(f"the duration {value!r} must be longer than zero")
     return value.upper()
 
 
-IsoDuration = Annotated[str, StringConstraints(max_length=40), AfterValidator(_iso_duration)]
+IsoDuration = Annotated[line(40), AfterValidator(_iso_duration)]
 BusinessId = Annotated[str, AfterValidator(validate_business_id)]
 
 
@@ -121,9 +129,9 @@ class PostalAddress(RequestModel):
     """A postal address."""
 
     street: ShortText
-    postal_code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9 -]{2,12}$")]
+    postal_code: PostalCode
     city: ShortText
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "FI"
+    country: Country = "FI"
 
 
 class Contact(RequestModel):
@@ -131,7 +139,7 @@ class Contact(RequestModel):
 
     name: ShortText | None = None
     email: EmailStr | None = None
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    phone: PhoneText | None = None
     address: PostalAddress | None = None
 
 
@@ -142,9 +150,9 @@ class Controller(RequestModel):
     trade_names: list[ShortText] = Field(default_factory=list, max_length=10)
     business_id: BusinessId
     address: PostalAddress | None = None
-    phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{5,20}$")] | None = None
+    phone: PhoneText | None = None
     email: EmailStr | None = None
-    website: Annotated[str, StringConstraints(pattern=r"^https://\S+$", max_length=300)] | None = None
+    website: Website | None = None
     register_contact: Contact
 
 
@@ -210,14 +218,14 @@ class Recipient(RequestModel):
     name: ShortText
     role: RecipientRole
     purpose: LocalizedText
-    location: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    location: Country
     data_categories: list[Code] = Field(default_factory=list, max_length=50)
     safeguard: Annotated[Safeguard | None, BeforeValidator(_refuse_privacy_shield)] = Field(
         default=None, validate_default=True)
     safeguard_note: LocalizedText | None = None
     # Where Art. 19 notices of rectification, erasure and restriction are posted (signed), if the recipient
     # takes them by machine; the others are told by the controller by other means.
-    callback_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=500)] | None = None
+    callback_url: CallbackUrl | None = None
 
     @field_validator("safeguard")
     @classmethod

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.errors import Conflict, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
+from app.outbox.urls import validate_callback_url
 from app.register import repository as repo
 from app.register import ropa as ropa_record
 from app.register import statement as rendering
@@ -51,23 +56,51 @@ def _read(version: RegisterVersion) -> RegisterVersionRead:
                                profile=RegisterProfile.model_validate(version.document))
 
 
-# A written version never changes, so its parsed profile is kept, keyed so that a version number
-# written again after a rolled-back attempt, or one in another database, is never mistaken for it.
-_parsed: dict[tuple[str, int, str], RegisterProfile] = {}
+# A written version never changes, so its parsed profile is kept (the newest few), keyed by database,
+# number and time; writing a version replaces the entry, so a number written again after a rolled-back
+# attempt is never mistaken for the old one.
+_PARSED_MAX = 16
+_parsed: OrderedDict[tuple[str, int, str], RegisterProfile] = OrderedDict()
+# Within one transaction the version in force is read once: the session's memo (cleared at commit and
+# rollback, replaced by `put_profile`).
+_MEMO = "register.current_version"
+
+
+def _cache_key(session: AsyncSession, number: int, created_at: datetime) -> tuple[str, int, str]:
+    bind = session.get_bind()
+    url = getattr(bind, "url", None) or bind.engine.url
+    return str(url), number, created_at.isoformat()
+
+
+def _remember(key: tuple[str, int, str], profile: RegisterProfile) -> None:
+    _parsed[key] = profile
+    _parsed.move_to_end(key)
+    while len(_parsed) > _PARSED_MAX:
+        _parsed.popitem(last=False)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_memo(session: Session, *_: object) -> None:
+    session.info.pop(_MEMO, None)
 
 
 async def current_version(session: AsyncSession) -> tuple[int, RegisterProfile] | None:
-    """The number and profile of the version in force, or None before the first is written."""
+    """The number and profile of the version in force (None before the first); read once per transaction."""
+    if _MEMO in session.info:
+        return session.info[_MEMO]
     latest = await repo.latest_key(session)
-    if latest is None:
-        return None
-    number, created_at = latest
-    key = (str(session.get_bind().url), number, created_at.isoformat())
-    if key not in _parsed:
-        version = await repo.by_number(session, number=number)
-        assert version is not None
-        _parsed[key] = RegisterProfile.model_validate(version.document)
-    return number, _parsed[key]
+    current = None
+    if latest is not None:
+        number, created_at = latest
+        key = _cache_key(session, number, created_at)
+        if key not in _parsed:
+            version = await repo.by_number(session, number=number)
+            assert version is not None
+            _remember(key, RegisterProfile.model_validate(version.document))
+        current = number, _parsed[key]
+    session.info[_MEMO] = current
+    return current
 
 
 async def current_profile(session: AsyncSession) -> RegisterProfile | None:
@@ -116,7 +149,7 @@ async def get_version(session: AsyncSession, *, number: int) -> RegisterVersionR
 async def list_versions(session: AsyncSession, *, params: PageParams) -> Page[RegisterVersionSummary]:
     """The versions, newest first."""
     rows = await repo.list_versions(session, params=params)
-    return make_page(rows, params, key=lambda r: [r.number], convert=RegisterVersionSummary.model_validate)
+    return make_page(rows, params, keyset=repo.VERSIONS_KEYSET, convert=RegisterVersionSummary.model_validate)
 
 
 async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: RegisterProfile, new: RegisterProfile,
@@ -132,9 +165,18 @@ async def _refuse_deleting_used_purposes(session: AsyncSession, *, old: Register
                     for code in used])
 
 
+async def _check_recipient_callbacks(profile: RegisterProfile, allowlist: Iterable[str]) -> None:
+    """Every recipient's callback URL passes the same SSRF guard as a client's (422 naming the recipient)."""
+    for i, recipient in enumerate(profile.recipients):
+        if recipient.callback_url:
+            await validate_callback_url(recipient.callback_url, allowlist=allowlist,
+                                        loc=["body", "recipients", i, "callback_url"])
+
+
 async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile,
-                      wiring: Wiring) -> RegisterVersionRead:
-    """Write the profile as a new version; deleting a purpose in use is refused."""
+                      wiring: Wiring, allowlist: Iterable[str] = ()) -> RegisterVersionRead:
+    """Write the profile as a new version; deleting a purpose in use or an unsafe callback URL is refused."""
+    await _check_recipient_callbacks(profile, allowlist)
     previous = await repo.latest(session)
     if previous is not None:
         await _refuse_deleting_used_purposes(session, old=RegisterProfile.model_validate(previous.document),
@@ -152,7 +194,10 @@ async def put_profile(session: AsyncSession, *, actor: Principal, profile: Regis
         raise Conflict("another version of the register profile was written at the same time; try again") from exc
     audit.record(session, actor=actor, action="register.update", resource_type="register_version",
                  resource_id=version.number, details={"version": version.number})
-    return _read(version)
+    written = _read(version)
+    _remember(_cache_key(session, version.number, version.created_at), written.profile)
+    session.info[_MEMO] = version.number, written.profile
+    return written
 
 
 def parse_profile_file(path: Path) -> RegisterProfile:

@@ -20,14 +20,17 @@ from app.consents.models import ConsentEvent, ConsentState
 from app.core import clock, security
 from app.core.errors import Conflict, Gone, NotFound
 from app.idempotency.models import IdempotencyKey
-from app.outbox.models import OutboxMessage
+from app.outbox.models import UNSENT, OutboxMessage
+from app.outbox.models import Status as MessageStatus
 from app.register import service as register
 from app.register.schemas import LegalBasis, RegisterProfile, duration_span
 from app.registrants.models import (
     Registrant,
     RegistrantCustomerType,
     RegistrantHistory,
+    RegistrantKind,
     RegistrantRef,
+    RegistrantStatus,
     RelationshipRecord,
 )
 
@@ -97,7 +100,7 @@ async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.
     row = (await session.execute(select(R.c.status).where(R.c.id == registrant_id).with_for_update())).first()
     if row is None:
         raise NotFound("no such registrant")
-    if row.status == "erased":
+    if row.status == RegistrantStatus.erased:
         raise Conflict("the registrant is already erased")
     context = ErasureContext(registrant_id=registrant_id, profile=await register.current_profile(session), key=key)
     now = clock.utcnow()
@@ -105,7 +108,7 @@ async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.
     for step in steps:
         kept += await step.run(session, context)
     await session.execute(update(R).where(R.c.id == registrant_id).values(
-        **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status="erased", version=R.c.version + 1,
+        **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status=RegistrantStatus.erased, version=R.c.version + 1,
         updated_at=now))
     await session.execute(delete(HIST).where(HIST.c.registrant_id == registrant_id))
     version = (await session.execute(select(R.c.version).where(R.c.id == registrant_id))).scalar_one()
@@ -164,8 +167,8 @@ async def _erase_core(session: AsyncSession, context: ErasureContext) -> list[Ke
         kept.append(Kept(what="consent_event", count=len(events),
                          ground="GDPR Art. 7(1) and 17(3)(e): proof of what was consented or objected to, "
                                 "without contact data or evidence identifying the person"))
-    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status.in_(("pending", "sending")))
-                          .values(status="failed", last_error="cancelled: registrant erased"))
+    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status.in_(UNSENT))
+                          .values(status=MessageStatus.failed, last_error="cancelled: registrant erased"))
     await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id).values(payload={}))
     # Stored replies of retried POSTs may carry the person's data: drop those that name the registrant.
     await session.execute(delete(IDEM).where(IDEM.c.response_body.contains(str(registrant_id))))
@@ -174,17 +177,17 @@ async def _erase_core(session: AsyncSession, context: ErasureContext) -> list[Ke
 
 async def restrict(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, request_ref: str) -> None:
     """Art. 18: the registrant leaves every audience and notice; integrations no longer see them."""
-    await _set_status(session, actor=actor, registrant_id=registrant_id, expected="active", new="restricted",
-                      action="registrant.restrict", request_ref=request_ref)
-    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status == "pending")
-                          .values(status="failed", last_error="cancelled: processing restricted"))
+    await _set_status(session, actor=actor, registrant_id=registrant_id, expected=RegistrantStatus.active,
+                      new=RegistrantStatus.restricted, action="registrant.restrict", request_ref=request_ref)
+    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status == MessageStatus.pending)
+                          .values(status=MessageStatus.failed, last_error="cancelled: processing restricted"))
 
 
 async def lift_restriction(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
                            request_ref: str) -> None:
     """End a restriction (recorded)."""
-    await _set_status(session, actor=actor, registrant_id=registrant_id, expected="restricted", new="active",
-                      action="registrant.lift_restriction", request_ref=request_ref)
+    await _set_status(session, actor=actor, registrant_id=registrant_id, expected=RegistrantStatus.restricted,
+                      new=RegistrantStatus.active, action="registrant.lift_restriction", request_ref=request_ref)
 
 
 async def _set_status(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, expected: str, new: str,
@@ -217,8 +220,8 @@ async def _erase_from_others(session: AsyncSession, context: ErasureContext) -> 
     if not contacts:
         return []
     others = (await session.execute(select(R.c.id, R.c.guardian, R.c.contact_persons, R.c.version).where(
-        R.c.id != context.registrant_id, R.c.status != "erased",
-        (R.c.guardian.is_not(None)) | (R.c.kind == "organisation")))).all()
+        R.c.id != context.registrant_id, R.c.status != RegistrantStatus.erased,
+        (R.c.guardian.is_not(None)) | (R.c.kind == RegistrantKind.organisation)))).all()
     now = clock.utcnow()
     for other in others:
         changes: dict = {}

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TimestampMixin
+from app.db.base import Base, IdMixin, TimestampMixin, enum_type
+
+
+class RegistrantKind(StrEnum):
+    """A natural person or an organisation (with its contact persons)."""
+
+    person = "person"
+    organisation = "organisation"
+
+
+class RegistrantStatus(StrEnum):
+    """Active; restricted (GDPR Art. 18: kept, not used); erased (Art. 17: only the husk is left)."""
+
+    active = "active"
+    restricted = "restricted"
+    erased = "erased"
 
 
 class Registrant(IdMixin, TimestampMixin, Base):
@@ -22,7 +38,7 @@ class Registrant(IdMixin, TimestampMixin, Base):
         Index("ix_registrant_created_at_id", "created_at", "id"),
     )
 
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[RegistrantKind] = mapped_column(enum_type(RegistrantKind, name="kind"))
     given_name: Mapped[str | None] = mapped_column(String(200))
     family_name: Mapped[str | None] = mapped_column(String(200))
     name: Mapped[str | None] = mapped_column(String(300))
@@ -36,7 +52,8 @@ class Registrant(IdMixin, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     language: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[RegistrantStatus] = mapped_column(enum_type(RegistrantStatus, name="status"),
+                                                     default=RegistrantStatus.active)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Why staff should look at this registrant (e.g. its guardian was erased); cleared by staff.
     attention: Mapped[str | None] = mapped_column(String(300))

@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import ApiClient
 from app.core import clock
 from app.core.config import Settings
+from app.outbox.models import Kind as MessageKind
 from app.outbox.models import OutboxMessage
+from app.outbox.models import Status as MessageStatus
 from app.outbox.service import KeyResolver, enqueue
 from app.register import service as register
 from app.registrants.models import RegistrantRef
@@ -66,7 +68,7 @@ async def notify(
             ApiClient.callback_url.is_not(None)))).scalars()
         for client in clients:
             payload = {**body, "system": client.system, "external_ids": refs[client.system]}
-            message = await enqueue(session, kind="webhook", ref_type=REF_TYPE, ref_id=str(request_id or registrant_id),
+            message = await enqueue(session, kind=MessageKind.webhook, ref_type=REF_TYPE, ref_id=str(request_id or registrant_id),
                                     registrant_id=registrant_id, max_attempts=MAX_ATTEMPTS,
                                     payload={"url": client.callback_url, "body": payload,
                                              "signing_key_ref": f"client:{client.id}"})
@@ -75,7 +77,7 @@ async def notify(
     profile = await register.current_profile(session)
     for recipient in profile.recipients if profile else []:
         if recipient.callback_url:
-            message = await enqueue(session, kind="webhook", ref_type=REF_TYPE, ref_id=str(request_id or registrant_id),
+            message = await enqueue(session, kind=MessageKind.webhook, ref_type=REF_TYPE, ref_id=str(request_id or registrant_id),
                                     registrant_id=registrant_id, max_attempts=MAX_ATTEMPTS,
                                     payload={"url": recipient.callback_url, "body": body,
                                              "signing_key_ref": "recipient:profile"})
@@ -96,7 +98,7 @@ async def acknowledgements(session: AsyncSession, *, notices: list[dict[str, str
     rows = await session.execute(select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(ids)))
     status = {row.id: row.status for row in rows}
     return [{"recipient": n["recipient"], "kind": n["kind"], "status": status.get(uuid.UUID(n["message_id"]), "unknown"),
-             "acknowledged": status.get(uuid.UUID(n["message_id"])) == "sent"} for n in notices]
+             "acknowledged": status.get(uuid.UUID(n["message_id"])) == MessageStatus.sent} for n in notices]
 
 
 def key_resolver(settings: Settings) -> KeyResolver:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
+from app.auth.principal import Principal, PrincipalKind
 from app.core.errors import Invalid
 from app.core.phone import normalise_phone
 from app.registrants import service
@@ -101,7 +101,7 @@ async def rectify(
             index = next(i for i, c in enumerate(changes) if c.field == field)
             raise Invalid(f"the corrected {field} is not valid: {error['msg']}",
                           loc=[*loc, index, "corrected_value"]) from exc
-        by_request = Principal(kind="request", id=request_id, name=f"data-subject request {request_id}",
+        by_request = Principal(kind=PrincipalKind.request, id=request_id, name=f"data-subject request {request_id}",
                                role=None)
         await service.apply_changes(session, actor=by_request, row=row, changes=validated, expected=None)
     return outcomes

@@ -6,24 +6,23 @@ Reads use Core statements and narrow selects: the lookups are the hot path (see 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Select, and_, delete, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy import JSON, ColumnElement, Select, delete, exists, func, insert, or_, select, type_coerce, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Invalid
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, INT32, UUID, Keyset, PageParams
 from app.db.repository import dialect_name, insert_ignoring_conflicts
 from app.registrants.models import (
     Registrant,
     RegistrantCustomerType,
     RegistrantHistory,
     RegistrantRef,
+    RegistrantStatus,
     RelationshipRecord,
 )
 
@@ -58,7 +57,7 @@ class RegistrantFilter:
     ref: tuple[str, str] | None = None
     name: str | None = None
     kind: str | None = None
-    statuses: tuple[str, ...] = ("active",)
+    statuses: tuple[RegistrantStatus, ...] = (RegistrantStatus.active,)
     customer_type: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
@@ -67,13 +66,9 @@ class RegistrantFilter:
     attention: bool | None = None
 
 
-def _after(params: PageParams, parse: Callable[[Any], Any]) -> tuple[Any, uuid.UUID]:
-    """The (sort value, id) of a cursor; 422 when the cursor was made for another list."""
-    try:
-        first, last = params.after or ()
-        return parse(first), uuid.UUID(str(last))
-    except (TypeError, ValueError) as exc:
-        raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
+REGISTRANTS_KEYSET = Keyset(((R.c.created_at, INSTANT), (R.c.id, UUID)))
+HISTORY_KEYSET = Keyset(((HIST.c.version, INT32), (HIST.c.id, UUID)))
+RECORDS_KEYSET = Keyset(((REC.c.occurred_at, INSTANT), (REC.c.id, UUID)), descending=True)
 
 
 def _extras(dialect: str) -> tuple[Any, Any]:
@@ -144,9 +139,9 @@ def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params:
     clause = visibility.clause()
     if clause is not None:
         stmt = stmt.where(clause)
-    if params.after:
-        at, last = _after(params, datetime.fromisoformat)
-        stmt = stmt.where(or_(R.c.created_at > at, and_(R.c.created_at == at, R.c.id > last)))
+    after = REGISTRANTS_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return stmt
 
 
@@ -201,9 +196,9 @@ async def history(session: AsyncSession, *, registrant_id: uuid.UUID, params: Pa
     """A page of a registrant's changes, oldest first."""
     stmt = (select(HIST).where(HIST.c.registrant_id == registrant_id)
             .order_by(HIST.c.version, HIST.c.id).limit(params.limit + 1))
-    if params.after:
-        version, last = _after(params, int)
-        stmt = stmt.where(or_(HIST.c.version > version, and_(HIST.c.version == version, HIST.c.id > last)))
+    after = HISTORY_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).mappings())
 
 
@@ -226,19 +221,22 @@ async def record_by_external_id(session: AsyncSession, *, source: str, external_
 
 
 async def records(session: AsyncSession, *, registrant_id: uuid.UUID, types: tuple[str, ...] | None,
-                  since: datetime | None, until: datetime | None, params: PageParams) -> list[RowMapping]:
-    """A page of a registrant's records, newest first."""
+                  since: datetime | None, until: datetime | None, source: str | None,
+                  params: PageParams) -> list[RowMapping]:
+    """A page of a registrant's records (only those one source wrote, when given), newest first."""
     stmt = (select(REC).where(REC.c.registrant_id == registrant_id)
             .order_by(REC.c.occurred_at.desc(), REC.c.id.desc()).limit(params.limit + 1))
+    if source is not None:
+        stmt = stmt.where(REC.c.source == source)
     if types:
         stmt = stmt.where(REC.c.type.in_(types))
     if since is not None:
         stmt = stmt.where(REC.c.occurred_at >= since)
     if until is not None:
         stmt = stmt.where(REC.c.occurred_at < until)
-    if params.after:
-        at, last = _after(params, datetime.fromisoformat)
-        stmt = stmt.where(or_(REC.c.occurred_at < at, and_(REC.c.occurred_at == at, REC.c.id < last)))
+    after = RECORDS_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).mappings())
 
 

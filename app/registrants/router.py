@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
+from app.core.types import Instant, Line
 from app.core.errors import Invalid, problem_responses
 from app.core.phone import normalise_phone
 from app.db.pagination import Page, PageDep
 from app.auth.deps import SettingsDep
 from app.db.session import SessionDep
-from app.idempotency.deps import IdempotencyDep
-from app.idempotency.service import Reply, render
+from app.idempotency.deps import Idempotent, IdempotentRoute
 from app.registrants import service
 from app.registrants.auth import RegistrantsReader, RegistrantsWriter, StatsReader
 from app.registrants.repository import RegistrantFilter
@@ -33,7 +31,8 @@ from app.registrants.schemas import (
     Status,
 )
 
-router = APIRouter(prefix="/registrants", tags=["registrants"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/registrants", tags=["registrants"], responses=problem_responses(401, 403),
+                   route_class=IdempotentRoute)
 stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_responses(401, 403))
 
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100,
@@ -42,24 +41,27 @@ RegistrantId = Annotated[uuid.UUID, Path(description="The registrant's id")]
 _ETAG_HEADER = {"ETag": {"description": "The registrant's version", "schema": {"type": "string"}}}
 
 
-def _registrant_reply(registrant: RegistrantRead, status: int = 200) -> Reply:
-    """A registrant reply carrying its ETag."""
-    return Reply(registrant, status, {"ETag": service.etag(registrant.version)})
+def _with_etag(response: Response, registrant: RegistrantRead, status: int | None = None) -> RegistrantRead:
+    """The registrant, its ETag on the response (and the status, when it is not the route's default)."""
+    response.headers["ETag"] = service.etag(registrant.version)
+    if status is not None:
+        response.status_code = status
+    return registrant
 
 
 def registrant_filter(
-    email: Annotated[str | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
-    phone: Annotated[str | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
-    ref: Annotated[str | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
-    name: Annotated[str | None, Query(min_length=1, max_length=200,
+    email: Annotated[Line | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
+    phone: Annotated[Line | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
+    ref: Annotated[Line | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
+    name: Annotated[Line | None, Query(min_length=1, max_length=200,
                                       description="Prefix of a given, family or organisation name")] = None,
     kind: Annotated[Kind | None, Query()] = None,
     status: Annotated[list[Status] | None, Query(description="Default: active only")] = None,
-    customer_type: Annotated[str | None, Query(max_length=40)] = None,
-    created_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    created_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
-    updated_from: Annotated[datetime | None, Query(description="Inclusive (RFC 3339)")] = None,
-    updated_to: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    customer_type: Annotated[Line | None, Query(max_length=40)] = None,
+    created_from: Annotated[Instant | None, Query(description="Inclusive (RFC 3339)")] = None,
+    created_to: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
+    updated_from: Annotated[Instant | None, Query(description="Inclusive (RFC 3339)")] = None,
+    updated_to: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
     attention: Annotated[bool | None, Query(description="Only those flagged for staff attention")] = None,
 ) -> RegistrantFilter:
     """The list filters, with the phone normalised and the reference split."""
@@ -72,7 +74,7 @@ def registrant_filter(
     if ref is not None and not (sep and system and external_id):
         raise Invalid("write the reference as system:id", loc=["query", "ref"])
     return RegistrantFilter(email=email, phone=phone, ref=(system, external_id) if ref else None, name=name, kind=kind,
-                            statuses=tuple(sorted(set(status or ["active"]))), customer_type=customer_type,
+                            statuses=tuple(sorted(set(status or [Status.active]))), customer_type=customer_type,
                             created_from=created_from, created_to=created_to, updated_from=updated_from,
                             updated_to=updated_to, attention=attention)
 
@@ -80,18 +82,13 @@ def registrant_filter(
 FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]
 
 
-@router.post("", status_code=201, response_model=RegistrantRead, responses={
+@router.post("", status_code=201, response_model=RegistrantRead, dependencies=[Idempotent], responses={
     **problem_responses(403, 409, 410, 415, 422), 201: {"headers": _ETAG_HEADER}})
 async def create_registrant(body: RegistrantCreate, actor: RegistrantsWriter, session: SessionDep,
-                            idempotency: IdempotencyDep, settings: SettingsDep) -> Response:
+                            settings: SettingsDep, response: Response) -> RegistrantRead:
     """Create a registrant (a person or an organisation) with its external references."""
-    return await idempotency.run(lambda: _created(service.create_registrant(
-        session, actor=actor, data=body, ref_key=settings.signing_key())))
-
-
-async def _created(pending: Awaitable[RegistrantRead]) -> Reply:
-    """A created registrant as a 201 reply with its ETag."""
-    return _registrant_reply(await pending, 201)
+    registrant = await service.create_registrant(session, actor=actor, data=body, ref_key=settings.signing_key())
+    return _with_etag(response, registrant)
 
 
 @router.get("", status_code=200, response_model=Page[RegistrantRead], responses=problem_responses(422))
@@ -105,15 +102,15 @@ async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: 
     **problem_responses(403, 404, 409, 410, 412, 415, 422), 200: {"headers": _ETAG_HEADER},
     201: {"model": RegistrantRead, "description": "Created", "headers": _ETAG_HEADER}})
 async def upsert_by_ref(
-    system: Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
-    external_id: Annotated[str, Path(min_length=1, max_length=200)],
+    system: Annotated[Line, Path(pattern=r"^[a-z][a-z0-9_-]{0,63}$")],
+    external_id: Annotated[Line, Path(min_length=1, max_length=200)],
     body: RegistrantUpsert, actor: RegistrantsWriter, session: SessionDep, settings: SettingsDep,
-    if_match: IfMatch = None,
-) -> Response:
+    response: Response, if_match: IfMatch = None,
+) -> RegistrantRead:
     """Create (201) or replace (200) the registrant an external reference names; 410 if that person was erased."""
     registrant, created = await service.upsert_by_ref(session, actor=actor, system=system, external_id=external_id,
                                                       data=body, if_match=if_match, ref_key=settings.signing_key())
-    return render(_registrant_reply(registrant, 201 if created else 200))
+    return _with_etag(response, registrant, 201 if created else None)
 
 
 @router.get("/{registrant_id}", status_code=200, response_model=RegistrantRead, responses={
@@ -122,18 +119,17 @@ async def get_registrant(registrant_id: RegistrantId, actor: RegistrantsReader, 
                          response: Response) -> RegistrantRead:
     """Read one registrant; the read is audited."""
     registrant = await service.get_registrant(session, actor=actor, registrant_id=registrant_id)
-    response.headers["ETag"] = service.etag(registrant.version)
-    return registrant
+    return _with_etag(response, registrant)
 
 
 @router.patch("/{registrant_id}", status_code=200, response_model=RegistrantRead, responses={
     **problem_responses(404, 409, 412, 415, 422), 200: {"headers": _ETAG_HEADER}})
 async def update_registrant(registrant_id: RegistrantId, body: RegistrantUpdate, actor: RegistrantsWriter,
-                            session: SessionDep, if_match: IfMatch = None) -> Response:
+                            session: SessionDep, response: Response, if_match: IfMatch = None) -> RegistrantRead:
     """Change the fields sent (null clears one); with If-Match, 412 if someone changed it first."""
     registrant = await service.update_registrant(session, actor=actor, registrant_id=registrant_id, data=body,
                                                  if_match=if_match)
-    return render(_registrant_reply(registrant))
+    return _with_etag(response, registrant)
 
 
 @router.get("/{registrant_id}/history", status_code=200, response_model=Page[HistoryRead],
@@ -144,20 +140,16 @@ async def registrant_history(registrant_id: RegistrantId, actor: RegistrantsRead
     return await service.history(session, actor=actor, registrant_id=registrant_id, params=page)
 
 
-@router.post("/{registrant_id}/records", status_code=201, response_model=RecordRead, responses={
-    **problem_responses(403, 404, 409, 413, 415, 422),
-    200: {"model": RecordRead, "description": "The record this source and external id already made"}})
+@router.post("/{registrant_id}/records", status_code=201, response_model=RecordRead, dependencies=[Idempotent],
+             responses={**problem_responses(403, 404, 409, 413, 415, 422), 200: {
+                 "model": RecordRead, "description": "The record this source and external id already made"}})
 async def add_record(registrant_id: RegistrantId, body: RecordCreate, actor: RegistrantsWriter, session: SessionDep,
-                     idempotency: IdempotencyDep) -> Response:
+                     response: Response) -> RecordRead:
     """Add a customer-relationship record (the same source and external id gives the first record)."""
-    return await idempotency.run(lambda: _record_reply(
-        service.add_record(session, actor=actor, registrant_id=registrant_id, data=body)))
-
-
-async def _record_reply(pending: Awaitable[tuple[RecordRead, bool]]) -> Reply:
-    """A record as 201 when created, 200 when the source and external id already had it."""
-    record, created = await pending
-    return Reply(record, 201 if created else 200)
+    record, created = await service.add_record(session, actor=actor, registrant_id=registrant_id, data=body)
+    if not created:
+        response.status_code = 200
+    return record
 
 
 @router.get("/{registrant_id}/records", status_code=200, response_model=Page[RecordRead],
@@ -165,8 +157,8 @@ async def _record_reply(pending: Awaitable[tuple[RecordRead, bool]]) -> Reply:
 async def list_records(
     registrant_id: RegistrantId, actor: RegistrantsReader, session: SessionDep, page: PageDep,
     type: Annotated[list[RecordType] | None, Query(description="Only these types")] = None,  # noqa: A002
-    since: Annotated[datetime | None, Query(alias="from", description="Inclusive (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Exclusive (RFC 3339)")] = None,
+    since: Annotated[Instant | None, Query(alias="from", description="Inclusive (RFC 3339)")] = None,
+    until: Annotated[Instant | None, Query(alias="to", description="Exclusive (RFC 3339)")] = None,
 ) -> Page[RecordRead]:
     """List a registrant's records, newest first; the read is audited."""
     return await service.list_records(session, actor=actor, registrant_id=registrant_id,

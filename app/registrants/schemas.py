@@ -6,21 +6,32 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, EmailStr, Field
 
-from app.auth.schemas import Name, SystemName
+from app.auth.schemas import SystemName
 from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
-from app.core.validators import validate_business_id
+from app.core.types import Day, Instant, JsonObject, Name, line
 
-Kind = Literal["person", "organisation"]
+OrganisationName = line(300)
+from app.core.validators import validate_business_id
+from app.registrants.models import RegistrantKind, RegistrantStatus
+
+Kind = RegistrantKind
 Language = Literal["fi", "sv", "en"]
-Status = Literal["active", "restricted", "erased"]
+Status = RegistrantStatus
 RecordType = Literal["order", "invoice", "lesson", "meeting", "enrolment", "survey_answer", "feedback", "contact",
                      "other"]
-ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-CustomerType = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+ExternalId = line(200)
+CustomerType = line(40, pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+Street = line(200)
+PostalCode = line(20)
+City = line(100)
+Country = line(2, pattern=r"^[A-Z]{2}$")
+Code = line(64, pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
 
 def _lower(value: str) -> str:
@@ -35,7 +46,7 @@ def _not_future(value: date | None) -> date | None:
 
 Email = Annotated[EmailStr, AfterValidator(_lower)]
 BusinessId = Annotated[str, AfterValidator(validate_business_id)]
-BirthDate = Annotated[date, AfterValidator(_not_future)]
+BirthDate = Annotated[Day, AfterValidator(_not_future)]
 
 
 class Contact(RequestModel):
@@ -49,10 +60,10 @@ class Contact(RequestModel):
 class Address(RequestModel):
     """A postal address."""
 
-    street: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    postal_code: Annotated[str, StringConstraints(min_length=1, max_length=20)]
-    city: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "FI"
+    street: Street
+    postal_code: PostalCode
+    city: City
+    country: Country = "FI"
 
 
 class ExternalRef(RequestModel):
@@ -69,7 +80,7 @@ class RegistrantFields(RequestModel):
     family_name: Name | None = None
     date_of_birth: BirthDate | None = None
     guardian: Contact | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+    name: OrganisationName | None = Field(
         default=None, description="The organisation's name")
     business_id: BusinessId | None = None
     contact_persons: list[Contact] = Field(default_factory=list, max_length=20)
@@ -99,7 +110,7 @@ class RegistrantUpdate(RequestModel):
     family_name: Name | None = None
     date_of_birth: BirthDate | None = None
     guardian: Contact | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    name: OrganisationName | None = None
     business_id: BusinessId | None = None
     contact_persons: list[Contact] | None = Field(default=None, max_length=20)
     email: Email | None = None
@@ -159,11 +170,11 @@ class RecordCreate(RequestModel):
     """A customer-relationship record; the same source and external id is created once."""
 
     type: RecordType
-    occurred_at: datetime
+    occurred_at: Instant
     source: SystemName | None = Field(default=None, description="Defaults to the calling integration's system")
     external_id: ExternalId | None = None
-    data: dict[str, Any] = Field(default_factory=dict, description="At most 16 KiB as JSON")
-    data_category: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+    data: JsonObject = Field(default_factory=dict, description="At most 16 KiB as JSON")
+    data_category: Code | None = Field(
         default=None, description="Defaults by type")
     opt_out_offered: bool = Field(default=False, description=(
         "For a sale: the customer was given a clear, free and easy chance to refuse marketing when the contact was "

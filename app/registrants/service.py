@@ -20,6 +20,7 @@ from app.register import service as register
 from app.registrants import erasure
 from app.registrants import repository as repo
 from app.registrants import retention as _retention  # noqa: F401 - registers the records' retention rules
+from app.registrants.models import RegistrantKind, RegistrantStatus
 from app.registrants.repository import RegistrantFilter, Visibility
 from app.registrants.schemas import (
     ExternalRef,
@@ -62,9 +63,14 @@ async def visible_registrant(session: AsyncSession, *, actor: Principal, registr
                              for_update: bool = False) -> RowMapping:
     """The registrant row if the principal may see it (integrations: active ones only); 404 otherwise."""
     row = await repo.get(session, registrant_id=registrant_id, visibility=visibility_for(actor), for_update=for_update)
-    if row is None or (is_integration(actor) and row["status"] != "active"):
+    if row is None or (is_integration(actor) and row["status"] != RegistrantStatus.active):
         raise NotFound(_NOT_FOUND)
     return row
+
+
+def readable_record_source(principal: Principal) -> str | None:
+    """The one place that decides whose records a caller reads: staff every one, an integration its own system's."""
+    return (principal.system or "") if is_integration(principal) else None
 
 
 def etag(version: int) -> str:
@@ -88,7 +94,7 @@ def age_on(born: date, today: date) -> int:
 
 
 async def _check_rules(session: AsyncSession, *, kind: str, state: dict[str, Any]) -> None:
-    if kind == "organisation":
+    if kind == RegistrantKind.organisation:
         if not state.get("name"):
             raise Invalid("an organisation needs a name", loc=["body", "name"])
         return
@@ -149,11 +155,11 @@ async def get_registrant(session: AsyncSession, *, actor: Principal, registrant_
 async def list_registrants(session: AsyncSession, *, actor: Principal, filters: RegistrantFilter,
                            params: PageParams) -> Page[RegistrantRead]:
     """A page of the registrants the caller may see; one audit entry names them all."""
-    if is_integration(actor) and filters.statuses != ("active",):
+    if is_integration(actor) and filters.statuses != (RegistrantStatus.active,):
         raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
                                                                               "msg": "not allowed"}])
     rows = await repo.find(session, filters=filters, visibility=visibility_for(actor), params=params)
-    page = make_page(rows, params, key=lambda r: [r["created_at"].isoformat(), str(r["id"])], convert=lambda r: r)
+    page = make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=lambda r: r)
     items = [_read(row) for row in page.items]
     audit.record(session, actor=actor, action="registrant.list", resource_type="registrant",
                  registrant_ids=[r.id for r in items], details={"count": len(items)})
@@ -171,7 +177,7 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
         await erasure.refuse_erased_refs(session, key=ref_key, refs=[(r.system, r.id) for r in refs])
     registrant_id, now = uuid.uuid4(), clock.utcnow()
     await repo.insert_registrant(session, values={
-        "id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
+        "id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
         "created_by": actor.subject, "created_at": now, "updated_at": now,
     })
     for i, ref in enumerate(refs):
@@ -184,7 +190,7 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
     if types:
         changes["customer_types"] = {"old": None, "new": types}
     await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
-    return _read({"id": registrant_id, "kind": data.kind, **fields, "status": "active", "version": 1,
+    return _read({"id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
                   "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types})
 
 
@@ -211,7 +217,7 @@ def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] |
 async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
                  expected: int | None) -> RegistrantRead:
     """Change fields under the version check, writing history; 412 if someone else changed it first."""
-    if row["status"] != "active":
+    if row["status"] != RegistrantStatus.active:
         raise Conflict(f"the registrant is {row['status']}; it cannot be changed here")
     if expected is not None and expected != row["version"]:
         raise PreconditionFailed("the registrant has changed since that version; read it again",
@@ -283,7 +289,7 @@ async def history(session: AsyncSession, *, actor: Principal, registrant_id: uui
     await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     rows = await repo.history(session, registrant_id=registrant_id, params=params)
     _audit(session, actor, "registrant.history.read", registrant_id)
-    return make_page(rows, params, key=lambda r: [r["version"], str(r["id"])], convert=HistoryRead.model_validate)
+    return make_page(rows, params, keyset=repo.HISTORY_KEYSET, convert=HistoryRead.model_validate)
 
 
 async def stats(session: AsyncSession, *, actor: Principal) -> RegistrantStats:
@@ -307,7 +313,7 @@ async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: 
         raise Forbidden(f"this client may only write records of its own system {actor.system!r}",
                         errors=[{"loc": ["body", "source"], "msg": "another system"}])
     row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
-    if row["status"] != "active":
+    if row["status"] != RegistrantStatus.active:
         raise Conflict(f"the registrant is {row['status']}; records cannot be added")
     category = data.data_category or DEFAULT_DATA_CATEGORY[data.type]
     profile = await register.current_profile(session)
@@ -339,8 +345,8 @@ async def list_records(session: AsyncSession, *, actor: Principal, registrant_id
     """A page of a registrant's records, newest first; the read is audited."""
     await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     rows = await repo.records(session, registrant_id=registrant_id, types=types, since=since, until=until,
-                              params=params)
-    page = make_page(rows, params, key=lambda r: [r["occurred_at"].isoformat(), str(r["id"])],
+                              source=readable_record_source(actor), params=params)
+    page = make_page(rows, params, keyset=repo.RECORDS_KEYSET,
                      convert=RecordRead.model_validate)
     audit.record(session, actor=actor, action="record.list", resource_type="registrant", resource_id=registrant_id,
                  registrant_ids=[registrant_id], details={"count": len(page.items)})

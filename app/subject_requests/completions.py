@@ -17,6 +17,7 @@ from app.core.errors import Invalid
 from app.registrants import erasure, recipients
 from app.registrants.rectification import Change, Decision, rectify
 from app.subject_requests.service import FREEZE_PACKAGE, CompletionContext, CompletionHandler
+from app.subject_requests.states import RequestType
 
 # How the request came in, as a consent-ledger source.
 _SOURCE = {"letter": Source.letter, "in_person": Source.in_person, "web_form": Source.web_form}
@@ -79,6 +80,7 @@ async def _objection(session: AsyncSession, ctx: CompletionContext) -> dict[str,
     return {"objections": recorded}
 
 
-HANDLERS: dict[str, CompletionHandler] = {"access": FREEZE_PACKAGE, "portability": FREEZE_PACKAGE,
-                                          "rectification": _rectification, "erasure": _erasure,
-                                          "restriction": _restriction, "objection": _objection}
+HANDLERS: dict[RequestType, CompletionHandler] = {
+    RequestType.access: FREEZE_PACKAGE, RequestType.portability: FREEZE_PACKAGE,
+    RequestType.rectification: _rectification, RequestType.erasure: _erasure,
+    RequestType.restriction: _restriction, RequestType.objection: _objection}

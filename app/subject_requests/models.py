@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin, TimestampMixin
+from app.db.base import Base, IdMixin, TimestampMixin, enum_type
+from app.subject_requests.states import RequestAction, RequestStatus, RequestType
 
 
 class SubjectRequest(IdMixin, TimestampMixin, Base):
@@ -23,8 +24,8 @@ class SubjectRequest(IdMixin, TimestampMixin, Base):
         Index("ix_subject_request_received_at_id", "received_at", "id"),
     )
 
-    type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    type: Mapped[RequestType] = mapped_column(enum_type(RequestType, name="type"))
+    status: Mapped[RequestStatus] = mapped_column(enum_type(RequestStatus, name="status"))
     # Unknown at first for a letter from someone not yet found in the register; linked later.
     registrant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("registrant.id"))
     requester: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -65,9 +66,9 @@ class SubjectRequestEvent(IdMixin, Base):
 
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subject_request.id"))
     at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(16))
-    from_status: Mapped[str | None] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
+    action: Mapped[RequestAction] = mapped_column(enum_type(RequestAction, name="action"))
+    from_status: Mapped[RequestStatus | None] = mapped_column(enum_type(RequestStatus, name="from_status"))
+    to_status: Mapped[RequestStatus] = mapped_column(enum_type(RequestStatus, name="to_status"))
     actor: Mapped[str] = mapped_column(String(80))
     actor_name: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

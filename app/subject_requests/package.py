@@ -7,7 +7,6 @@ a registrant with 10,000 records must be packed in well under a second.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import uuid
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.csvcells import csv_text
 from app.consents.models import ConsentEvent
 from app.consents import repository as consents_repo
 from app.register.schemas import EU_EEA, RegisterProfile
@@ -33,6 +33,7 @@ from app.registrants import repository as registrants_repo
 from app.registrants.models import RelationshipRecord
 from app.registrants.repository import Visibility
 from app.subject_requests import repository as repo
+from app.subject_requests.states import RequestType
 from app.subject_requests.texts import TEXTS
 
 FORMAT_VERSION = "1.0"
@@ -157,7 +158,7 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
     registrant_id = request["registrant_id"]
     row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
     assert row is not None  # linked registrants are never deleted
-    portability = request["type"] == "portability"
+    portability = request["type"] == RequestType.portability
     data = {}
     for section in sections:
         if section.provided or not portability:
@@ -229,11 +230,6 @@ def render_zip(content: bytes) -> bytes:
 
 
 def _csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV with a header of every key."""
+    """Rows as CSV with a header of every key; cells that would start a formula are neutralised."""
     columns, _ = _table(rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
+    return csv_text(columns, ([_cell(row.get(c)) for c in columns] for row in rows))

@@ -8,19 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Invalid
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, UUID, Keyset, PageParams
 from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, SubjectRequestPackage
+from app.subject_requests.states import OPEN_STATUSES, RequestStatus, RequestType
 
 RQ = SubjectRequest.__table__
+REQUESTS_KEYSET = Keyset(((RQ.c.received_at, INSTANT), (RQ.c.id, UUID)))
 EVT = SubjectRequestEvent.__table__
 PKG = SubjectRequestPackage.__table__
 
-_OPEN = ("received", "verified", "in_progress")
 # Everything but the callback secret, which is read only by the signing-key resolver.
 _COLUMNS = [c for c in RQ.c if c.name != "callback_secret"]
 _HAS_PACKAGE = select(PKG.c.request_id).where(PKG.c.request_id == RQ.c.id).exists().label("package_available")
@@ -72,15 +72,12 @@ async def find(session: AsyncSession, *, filters: RequestFilter, creator: str | 
     if f.due_before is not None:
         stmt = stmt.where(RQ.c.due_at < f.due_before)
     if f.overdue is True:
-        stmt = stmt.where(RQ.c.status.in_(_OPEN), RQ.c.due_at < now)
+        stmt = stmt.where(RQ.c.status.in_(OPEN_STATUSES), RQ.c.due_at < now)
     elif f.overdue is False:
-        stmt = stmt.where(or_(RQ.c.status.not_in(_OPEN), RQ.c.due_at >= now))
-    if params.after:
-        try:
-            at, last = datetime.fromisoformat(params.after[0]), uuid.UUID(str(params.after[1]))
-        except (TypeError, ValueError, IndexError) as exc:
-            raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
-        stmt = stmt.where(or_(RQ.c.received_at > at, and_(RQ.c.received_at == at, RQ.c.id > last)))
+        stmt = stmt.where(or_(RQ.c.status.not_in(OPEN_STATUSES), RQ.c.due_at >= now))
+    after = REQUESTS_KEYSET.after(params)
+    if after is not None:
+        stmt = stmt.where(after)
     return list((await session.execute(stmt)).mappings())
 
 
@@ -110,7 +107,7 @@ async def first_open_of(session: AsyncSession, *, registrant_id: uuid.UUID, type
                         exclude: uuid.UUID) -> uuid.UUID | None:
     """The earliest other open request of the same type for the same registrant."""
     stmt = (select(RQ.c.id).where(RQ.c.registrant_id == registrant_id, RQ.c.type == type_,
-                                  RQ.c.status.in_(_OPEN), RQ.c.id != exclude)
+                                  RQ.c.status.in_(OPEN_STATUSES), RQ.c.id != exclude)
             .order_by(RQ.c.received_at, RQ.c.id).limit(1))
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -118,8 +115,8 @@ async def first_open_of(session: AsyncSession, *, registrant_id: uuid.UUID, type
 async def last_completed_access(session: AsyncSession, *, registrant_id: uuid.UUID, since: datetime,
                                 exclude: uuid.UUID) -> uuid.UUID | None:
     """The latest access request of a registrant completed at or after `since`."""
-    stmt = (select(RQ.c.id).where(RQ.c.registrant_id == registrant_id, RQ.c.type == "access",
-                                  RQ.c.status == "completed", RQ.c.completed_at >= since, RQ.c.id != exclude)
+    stmt = (select(RQ.c.id).where(RQ.c.registrant_id == registrant_id, RQ.c.type == RequestType.access,
+                                  RQ.c.status == RequestStatus.completed, RQ.c.completed_at >= since, RQ.c.id != exclude)
             .order_by(RQ.c.completed_at.desc()).limit(1))
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -134,7 +131,7 @@ async def of_registrant(session: AsyncSession, *, registrant_id: uuid.UUID) -> l
 
 async def purposes_named(session: AsyncSession, codes: set[str]) -> set[str]:
     """Which of these purpose codes an objection request names (few such requests: filtered here, not in SQL)."""
-    stmt = select(RQ.c.purposes).where(RQ.c.type == "objection")
+    stmt = select(RQ.c.purposes).where(RQ.c.type == RequestType.objection)
     return {code for (named,) in (await session.execute(stmt)).all() for code in named or () if code in codes}
 
 
@@ -155,14 +152,14 @@ async def package(session: AsyncSession, *, request_id: uuid.UUID) -> RowMapping
 
 async def open_counts(session: AsyncSession) -> list[RowMapping]:
     """Open requests per type and status."""
-    stmt = (select(RQ.c.type, RQ.c.status, func.count().label("n")).where(RQ.c.status.in_(_OPEN))
+    stmt = (select(RQ.c.type, RQ.c.status, func.count().label("n")).where(RQ.c.status.in_(OPEN_STATUSES))
             .group_by(RQ.c.type, RQ.c.status))
     return list((await session.execute(stmt)).mappings())
 
 
 async def count_open_due(session: AsyncSession, *, before: datetime, after: datetime | None = None) -> int:
     """Open requests due before `before` (and at or after `after`)."""
-    stmt = select(func.count()).select_from(RQ).where(RQ.c.status.in_(_OPEN), RQ.c.due_at < before)
+    stmt = select(func.count()).select_from(RQ).where(RQ.c.status.in_(OPEN_STATUSES), RQ.c.due_at < before)
     if after is not None:
         stmt = stmt.where(RQ.c.due_at >= after)
     return (await session.execute(stmt)).scalar_one()
@@ -170,7 +167,7 @@ async def count_open_due(session: AsyncSession, *, before: datetime, after: date
 
 async def completion_times(session: AsyncSession, *, since: datetime) -> list[tuple[datetime, datetime]]:
     """(received, completed) of the requests completed since a time."""
-    stmt = select(RQ.c.received_at, RQ.c.completed_at).where(RQ.c.status == "completed",
+    stmt = select(RQ.c.received_at, RQ.c.completed_at).where(RQ.c.status == RequestStatus.completed,
                                                              RQ.c.completed_at >= since)
     return [(r.received_at, r.completed_at) for r in await session.execute(stmt)]
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
+from app.core.types import Instant
 from app.auth.deps import SettingsDep
 from app.core.errors import Invalid, problem_responses
 from app.db.pagination import Page, PageDep
 from app.db.session import SessionDep
-from app.idempotency.deps import IdempotencyDep
-from app.idempotency.service import Reply
+from app.idempotency.deps import Idempotent, IdempotentRoute
 from app.register.schemas import RequestChannel
 from app.subject_requests import service
 from app.subject_requests.auth import ExportsReader, RequestsReader, RequestsWriter, StatsReader
@@ -31,7 +29,8 @@ from app.subject_requests.schemas import (
     Transition,
 )
 
-router = APIRouter(prefix="/requests", tags=["requests"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/requests", tags=["requests"], responses=problem_responses(401, 403),
+                   route_class=IdempotentRoute)
 stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_responses(401, 403))
 
 RequestId = Annotated[uuid.UUID, Path(description="The request's id")]
@@ -42,7 +41,7 @@ def request_filter(
     type: Annotated[list[RequestType] | None, Query(description="Any of these types")] = None,  # noqa: A002
     registrant_id: Annotated[uuid.UUID | None, Query()] = None,
     overdue: Annotated[bool | None, Query(description="Open and past the deadline (or not)")] = None,
-    due_before: Annotated[datetime | None, Query(description="Exclusive (RFC 3339)")] = None,
+    due_before: Annotated[Instant | None, Query(description="Exclusive (RFC 3339)")] = None,
     channel: Annotated[RequestChannel | None, Query()] = None,
 ) -> RequestFilter:
     """The list filters."""
@@ -56,17 +55,12 @@ def request_filter(
 FilterDep = Annotated[RequestFilter, Depends(request_filter)]
 
 
-@router.post("", status_code=201, response_model=RequestCreated, responses=problem_responses(404, 409, 415, 422))
-async def file_request(body: RequestCreate, actor: RequestsWriter, session: SessionDep, settings: SettingsDep,
-                       idempotency: IdempotencyDep) -> Response:
+@router.post("", status_code=201, response_model=RequestCreated, dependencies=[Idempotent],
+             responses=problem_responses(404, 409, 415, 422))
+async def file_request(body: RequestCreate, actor: RequestsWriter, session: SessionDep,
+                       settings: SettingsDep) -> RequestCreated:
     """File a data-subject request; the callback secret is shown in this answer only."""
-    return await idempotency.run(lambda: _created(service.file_request(
-        session, actor=actor, data=body, allowlist=settings.callback_allowlist)))
-
-
-async def _created(pending: Awaitable[RequestCreated]) -> Reply:
-    """A filed request as a 201 reply."""
-    return Reply(await pending, 201)
+    return await service.file_request(session, actor=actor, data=body, allowlist=settings.callback_allowlist)
 
 
 @router.get("", status_code=200, response_model=Page[RequestRead], responses=problem_responses(422))
@@ -82,20 +76,13 @@ async def get_request(request_id: RequestId, actor: RequestsReader, session: Ses
     return await service.get_request(session, actor=actor, request_id=request_id)
 
 
-@router.post("/{request_id}/transitions", status_code=200, response_model=RequestRead,
+@router.post("/{request_id}/transitions", status_code=200, response_model=RequestRead, dependencies=[Idempotent],
              responses=problem_responses(404, 409, 415, 422))
 async def transition(request_id: RequestId, body: Annotated[Transition, Body()], actor: RequestsWriter,
-                     session: SessionDep, idempotency: IdempotencyDep, settings: SettingsDep,
-                     wiring: WiringDep) -> Response:
+                     session: SessionDep, settings: SettingsDep, wiring: WiringDep) -> RequestRead:
     """Move a request on: verify, link, start, extend, complete, reject, withdraw, lift_restriction (409 lists the allowed)."""
-    return await idempotency.run(lambda: _moved(service.transition(session, actor=actor, request_id=request_id,
-                                                                   body=body, settings=settings,
-                                                                   wiring=wiring)))
-
-
-async def _moved(pending: Awaitable[RequestRead]) -> Reply:
-    """A transitioned request as a 200 reply."""
-    return Reply(await pending, 200)
+    return await service.transition(session, actor=actor, request_id=request_id, body=body, settings=settings,
+                                    wiring=wiring)
 
 
 @router.get("/{request_id}/export", status_code=200, response_class=Response, response_model=None, responses={

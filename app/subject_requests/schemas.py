@@ -8,40 +8,25 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, Field
 
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.types import Instant, JsonValue, Name, line, text
 from app.register.schemas import RequestChannel
+from app.subject_requests.states import RequestStatus, RequestType  # noqa: F401  (re-exported)
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
-Reason = Annotated[str, StringConstraints(min_length=3, max_length=4000)]
-PurposeCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-
-
-class RequestType(StrEnum):
-    """Which right the person uses."""
-
-    access = "access"
-    rectification = "rectification"
-    erasure = "erasure"
-    restriction = "restriction"
-    portability = "portability"
-    objection = "objection"
+Text = text(4000)
+Reason = text(4000, min_length=3)
+PurposeCode = line(64, pattern=r"^[a-z][a-z0-9_]{0,63}$")
 
 
-class RequestStatus(StrEnum):
-    """Where a request is in its lifecycle."""
-
-    received = "received"
-    verified = "verified"
-    in_progress = "in_progress"
-    completed = "completed"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
+PostalAddressText = text(500)
+FieldName = line(64)
+CallbackUrl = line(2000)
+EvidenceRef = line(300)
 
 
-OPEN_STATUSES = (RequestStatus.received, RequestStatus.verified, RequestStatus.in_progress)
 
 
 class OnBehalf(StrEnum):
@@ -65,18 +50,18 @@ class VerificationMethod(StrEnum):
 class Requester(RequestModel):
     """Who sent the request."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: Name
     email: EmailStr | None = None
     phone: Phone | None = None
-    address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    address: PostalAddressText | None = None
 
 
 class Change(RequestModel):
     """One correction a rectification request asks for (seed 000: the wrong and the corrected data)."""
 
-    field: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    current_value: Any = None
-    corrected_value: Any = None
+    field: FieldName
+    current_value: JsonValue = None
+    corrected_value: JsonValue = None
 
 
 class RequestCreate(RequestModel):
@@ -86,7 +71,7 @@ class RequestCreate(RequestModel):
     registrant_id: uuid.UUID | None = Field(default=None, description="May be linked later")
     requester: Requester
     on_behalf: OnBehalf = OnBehalf.self
-    received_at: datetime | None = Field(default=None, description="Not in the future; default: now")
+    received_at: Instant | None = Field(default=None, description="Not in the future; default: now")
     channel: RequestChannel
     signed: bool = False
     details: Text | None = None
@@ -94,7 +79,7 @@ class RequestCreate(RequestModel):
                                   description="Rectification only: what is wrong and what is right")
     purposes: list[PurposeCode] = Field(default_factory=list, max_length=50,
                                         description="Objection only: the purposes objected to")
-    status_callback_url: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+    status_callback_url: CallbackUrl | None = Field(
         default=None, description="Each status change is POSTed here, signed with the callback secret")
 
 
@@ -182,7 +167,7 @@ class VerifyAction(RequestModel):
 
     action: Literal["verify"]
     method: VerificationMethod
-    evidence_ref: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    evidence_ref: EvidenceRef | None = None
     registrant_id: uuid.UUID | None = None
 
 
@@ -205,7 +190,7 @@ class ExtendAction(RequestModel):
     action: Literal["extend"]
     reason: Reason
     person_informed: bool = Field(description="The person was told of the extension and its reason")
-    informed_at: datetime | None = Field(default=None, description="When; default now")
+    informed_at: Instant | None = Field(default=None, description="When; default now")
 
 
 class Fee(RequestModel):

@@ -21,6 +21,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
+from app.outbox.models import Kind as MessageKind
 from app.outbox.urls import validate_callback_url
 from app.register import service as register
 from app.register.schemas import RegisterProfile
@@ -46,21 +47,19 @@ from app.subject_requests.schemas import (
     LiftRestrictionAction,
     WithdrawAction,
 )
+from app.subject_requests.states import (
+    OPEN_STATUSES,
+    PACKAGE_TYPES,
+    TRANSITIONS,
+    RequestAction,
+    RequestStatus,
+    RequestType,
+)
 from app.subject_requests.texts import TEXTS
 
 _NOT_FOUND = "no such request"
-# Which actions each status allows; `link` and `extend` keep the status, the others move it.
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "received": ("verify", "link", "extend", "reject", "withdraw"),
-    "verified": ("start", "link", "extend", "reject", "withdraw"),
-    "in_progress": ("complete", "link", "extend", "reject", "withdraw"),
-    "completed": ("lift_restriction",), "rejected": (), "withdrawn": (),
-}
-TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed", "reject": "rejected",
-          "withdraw": "withdrawn"}
 # A script may file, follow and withdraw its requests; verifying identity and answering stay with named persons.
-AUTOMATION_ACTIONS = ("withdraw",)
-PACKAGE_TYPES = ("access", "portability")
+AUTOMATION_ACTIONS = (RequestAction.withdraw,)
 EXPORT_FORMATS = {"json": "application/json", "html": "text/html; charset=utf-8", "zip": "application/zip"}
 
 
@@ -116,21 +115,21 @@ def _creator(actor: Principal) -> str | None:
     return actor.subject if actor.role == Role.automation else None
 
 
-def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[str]:
+def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[RequestAction]:
     """The actions the request's status allows now (extension only once and before the deadline)."""
-    actions = list(ALLOWED[row["status"]])
-    restricting = row["type"] == "restriction" and not (row["outcome"] or {}).get("restriction_lifted")
-    if "lift_restriction" in actions and not restricting:
-        actions.remove("lift_restriction")
-    if "extend" in actions and (row["extended_at"] is not None or now >= row["due_at"]):
-        actions.remove("extend")
+    actions = list(TRANSITIONS[row["status"]])
+    restricting = row["type"] == RequestType.restriction and not (row["outcome"] or {}).get("restriction_lifted")
+    if RequestAction.lift_restriction in actions and not restricting:
+        actions.remove(RequestAction.lift_restriction)
+    if RequestAction.extend in actions and (row["extended_at"] is not None or now >= row["due_at"]):
+        actions.remove(RequestAction.extend)
     return actions
 
 
 def _read(row: RowMapping | dict[str, Any], now: datetime) -> RequestRead:
     """A request row as the response body, with `overdue` and the allowed actions derived now."""
     data = dict(row)
-    data["overdue"] = data["status"] in ALLOWED and bool(ALLOWED[data["status"]]) and now > data["due_at"]
+    data["overdue"] = data["status"] in OPEN_STATUSES and now > data["due_at"]
     data["allowed_actions"] = allowed_actions(row, now)
     return RequestRead.model_validate(data)
 
@@ -176,7 +175,7 @@ async def _flags(session: AsyncSession, *, request_id: uuid.UUID, registrant_id:
     flags["duplicate_of"] = await repo.first_open_of(session, registrant_id=registrant_id, type_=type_,
                                                      exclude=request_id)
     months = profile.rights_policy.free_access_interval_months
-    if type_ == "access" and months:
+    if type_ == RequestType.access and months:
         previous = await repo.last_completed_access(session, registrant_id=registrant_id, exclude=request_id,
                                                     since=add_months(received_at, -months))
         flags.update(free=previous is None, previous_request_id=previous)
@@ -195,7 +194,7 @@ async def _registrant_id(session: AsyncSession, actor: Principal, registrant_id:
 
 def _check_content(data: RequestCreate, profile: RegisterProfile) -> None:
     """Changes only for rectification (naming editable fields), purposes only for objection (known ones)."""
-    if data.type == "rectification":
+    if data.type == RequestType.rectification:
         if not data.changes:
             raise Invalid("a rectification request names at least one change", loc=["body", "changes"])
         for i, change in enumerate(data.changes):
@@ -204,7 +203,7 @@ def _check_content(data: RequestCreate, profile: RegisterProfile) -> None:
                               loc=["body", "changes", i, "field"])
     elif data.changes:
         raise Invalid("only a rectification request names changes", loc=["body", "changes"])
-    if data.type == "objection":
+    if data.type == RequestType.objection:
         if not data.purposes:
             raise Invalid("an objection names at least one purpose", loc=["body", "purposes"])
         for i, code in enumerate(data.purposes):
@@ -241,7 +240,7 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     request_id = uuid.uuid4()
     due = add_duration(received_at, profile.rights_policy.response_time)
     values = {
-        "id": request_id, "type": data.type.value, "status": "received", "registrant_id": registrant_id,
+        "id": request_id, "type": data.type, "status": RequestStatus.received, "registrant_id": registrant_id,
         "requester": data.requester.model_dump(mode="json", exclude_none=True), "on_behalf": data.on_behalf.value,
         "received_at": received_at, "channel": data.channel.value, "signed": data.signed, "details": data.details,
         "changes": [c.model_dump(mode="json") for c in data.changes], "purposes": list(data.purposes),
@@ -251,8 +250,8 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
                        received_at=received_at, profile=profile),
     }
     await repo.insert_request(session, values=values)
-    await repo.add_event(session, values={"request_id": request_id, "at": now, "action": "file", "from_status": None,
-                                          "to_status": "received", "actor": actor.subject,
+    await repo.add_event(session, values={"request_id": request_id, "at": now, "action": RequestAction.file, "from_status": None,
+                                          "to_status": RequestStatus.received, "actor": actor.subject,
                                           "actor_name": actor.name, "details": {}})
     _audit(session, actor, "request.create", values, type=data.type.value)
     row = await repo.get(session, request_id=request_id, creator=None)
@@ -275,7 +274,7 @@ async def list_requests(session: AsyncSession, *, actor: Principal, filters: Req
     """A page of the requests the caller may see, in order of receipt; the read is audited."""
     now = clock.utcnow()
     rows = await repo.find(session, filters=filters, creator=_creator(actor), now=now, params=params)
-    page = make_page(rows, params, key=lambda r: [r["received_at"].isoformat(), str(r["id"])],
+    page = make_page(rows, params, keyset=repo.REQUESTS_KEYSET,
                      convert=lambda r: _read(r, now))
     audit.record(session, actor=actor, action="request.list", resource_type="subject_request",
                  registrant_ids=[r.registrant_id for r in page.items if r.registrant_id],
@@ -394,7 +393,7 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     now = clock.utcnow()
     allowed = allowed_actions(row, now)
     # Extension keeps its own, more telling refusals (twice, too late); the rest follow `allowed`.
-    if body.action not in (ALLOWED[row["status"]] if body.action == "extend" else allowed):
+    if body.action not in (TRANSITIONS[row["status"]] if body.action == RequestAction.extend else allowed):
         raise Conflict(f"a {row['status']} request cannot be told to {body.action}; allowed: "
                        f"{', '.join(allowed) or 'nothing (it is closed)'}", extra={"allowed_actions": allowed})
     current = await _profile(session)
@@ -415,7 +414,7 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     else:
         assert isinstance(body, StartAction)
         step = _Step({}, {})
-    status = TARGET.get(body.action, row["status"])
+    status = TRANSITIONS[row["status"]][RequestAction(body.action)]
     await repo.update_request(session, request_id=row["id"], values={**step.values, "status": status,
                                                                       "updated_at": now})
     await repo.add_event(session, values={"request_id": row["id"], "at": now, "action": body.action,
@@ -434,7 +433,7 @@ async def _notify(session: AsyncSession, row: RowMapping, *, previous: str, acti
     body = {"event": "request.status_changed", "request_id": str(row["id"]), "type": row["type"],
             "status": row["status"], "previous_status": previous, "action": action, "at": now.isoformat(),
             "due_at": row["due_at"].isoformat(), "package_available": bool(row["package_available"])}
-    await outbox.enqueue(session, kind="webhook", ref_type="request.status", ref_id=row["id"],
+    await outbox.enqueue(session, kind=MessageKind.webhook, ref_type="request.status", ref_id=row["id"],
                          registrant_id=row["registrant_id"],
                          payload={"url": row["status_callback_url"], "body": body,
                                   "signing_key_ref": f"request:{row['id']}"})

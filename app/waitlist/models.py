@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-
+from enum import StrEnum
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, IdMixin
+from app.db.base import Base, IdMixin, enum_type
+
+
+class EntryStatus(StrEnum):
+    """On the list, or left it: unsubscribed, enrolled, or removed by staff."""
+
+    active = "active"
+    left = "left"
+    enrolled = "enrolled"
+    removed = "removed"
+
+
+class NotificationStatus(StrEnum):
+    """A slot still offered in waves, or taken."""
+
+    open = "open"
+    closed = "closed"
 
 
 class WaitlistEntry(IdMixin, Base):
@@ -21,7 +37,6 @@ class WaitlistEntry(IdMixin, Base):
         Index("ix_waitlist_entry_registrant_id", "registrant_id"),
         Index("ix_waitlist_entry_created_by_joined_at", "created_by", "joined_at"),
         Index("ix_waitlist_entry_phone", "phone"),
-        CheckConstraint("status IN ('active', 'left', 'enrolled', 'removed')", name="status"),
         CheckConstraint("age >= 0 AND age <= 120", name="age"),
     )
 
@@ -37,7 +52,7 @@ class WaitlistEntry(IdMixin, Base):
     by_sms: Mapped[bool]
     cancellations: Mapped[bool]
     enrolments: Mapped[bool]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[EntryStatus] = mapped_column(enum_type(EntryStatus, name="status"))
     joined_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     # unsubscribe | enrolled | removed: how the entry left the list.
@@ -63,7 +78,6 @@ class WaitlistNotification(IdMixin, Base):
     __tablename__ = "waitlist_notification"
     __table_args__ = (
         Index("ix_waitlist_notification_created_by_created_at", "created_by", "created_at"),
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
         CheckConstraint("mode IN ('all', 'first_n')", name="mode"),
     )
 
@@ -76,7 +90,7 @@ class WaitlistNotification(IdMixin, Base):
     wave_size: Mapped[int | None]
     waves: Mapped[int]
     recipients: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[NotificationStatus] = mapped_column(enum_type(NotificationStatus, name="status"))
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]

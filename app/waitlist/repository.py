@@ -37,13 +37,23 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.consents.models import ConsentState
+from app.auth.models import ApiClient
+from app.consents.models import ConsentState as ConsentStateRow
+from app.consents.state import State as ConsentState
 from app.db.base import UTCDateTime
-from app.db.pagination import PageParams
+from app.db.pagination import INSTANT, UUID, Keyset, PageParams
 from app.db.repository import dialect_name
+from app.outbox.headers import ONE_CLICK, unsubscribe_headers
 from app.outbox.models import OutboxMessage
-from app.registrants.models import Registrant
-from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
+from app.outbox.models import Status as MessageStatus
+from app.registrants.models import Registrant, RegistrantKind, RegistrantStatus
+from app.waitlist.models import (
+    EntryStatus,
+    WaitlistDelivery,
+    WaitlistEntry,
+    WaitlistEntryTag,
+    WaitlistNotification,
+)
 from app.waitlist.texts import Notice
 
 E = WaitlistEntry.__table__
@@ -52,10 +62,10 @@ N = WaitlistNotification.__table__
 D = WaitlistDelivery.__table__
 O = OutboxMessage.__table__  # noqa: E741
 R = Registrant.__table__
-ST = ConsentState.__table__
+ST = ConsentStateRow.__table__
 PURPOSE = "waitlist"
 REF_TYPE = "waitlist_delivery"
-ENDED = ("left", "enrolled", "removed")
+ENDED = (EntryStatus.left, EntryStatus.enrolled, EntryStatus.removed)
 
 
 def token_hash(token: str) -> str:
@@ -70,16 +80,16 @@ class EntryFilter:
     interest: str | None = None
     tag: str | None = None
     channel: str | None = None
-    status: str = "active"
+    status: EntryStatus = EntryStatus.active
 
 
 def _position() -> Any:
     """The 1-based FIFO place of an active entry (null for others), as a column."""
     other = E.alias("other")
     ahead = select(func.count()).select_from(other).where(
-        other.c.status == "active",
+        other.c.status == EntryStatus.active,
         or_(other.c.joined_at < E.c.joined_at, and_(other.c.joined_at == E.c.joined_at, other.c.id <= E.c.id)))
-    return case((E.c.status == "active", ahead.scalar_subquery()), else_=None).label("position")
+    return case((E.c.status == EntryStatus.active, ahead.scalar_subquery()), else_=None).label("position")
 
 
 def _entries(dialect: str) -> Select[Any]:
@@ -101,7 +111,7 @@ async def registrant_for_contact(session: AsyncSession, *, email: str | None, ph
     """The earliest active person the caller may see with this email or phone."""
     matches = [R.c.email == email] if email else []
     matches += [R.c.phone == phone] if phone else []
-    stmt = (select(R.c.id).where(R.c.status == "active", R.c.kind == "person", or_(*matches))
+    stmt = (select(R.c.id).where(R.c.status == RegistrantStatus.active, R.c.kind == RegistrantKind.person, or_(*matches))
             .order_by(R.c.created_at, R.c.id).limit(1))
     if visibility is not None:
         stmt = stmt.where(visibility)
@@ -111,7 +121,7 @@ async def registrant_for_contact(session: AsyncSession, *, email: str | None, ph
 async def active_entry_with_interest(session: AsyncSession, *, registrant_id: uuid.UUID,
                                      interests: list[str]) -> uuid.UUID | None:
     """An active entry of the registrant sharing one of these interests (the earliest)."""
-    stmt = (select(E.c.id).where(E.c.registrant_id == registrant_id, E.c.status == "active",
+    stmt = (select(E.c.id).where(E.c.registrant_id == registrant_id, E.c.status == EntryStatus.active,
                                  or_(*(E.c[i] == true() for i in interests)))
             .order_by(E.c.joined_at, E.c.id).limit(1))
     return (await session.execute(stmt)).scalar_one_or_none()
@@ -133,8 +143,11 @@ async def get_entry(session: AsyncSession, *, entry_id: uuid.UUID, visibility: C
     return (await session.execute(stmt)).mappings().one_or_none()
 
 
+ENTRIES_KEYSET = Keyset(((E.c.joined_at, INSTANT), (E.c.id, UUID)))
+
+
 async def find_entries(session: AsyncSession, *, filters: EntryFilter, visibility: ColumnElement[bool] | None,
-                       params: PageParams, after: tuple[datetime, uuid.UUID] | None) -> list[RowMapping]:
+                       params: PageParams) -> list[RowMapping]:
     """A page of entries in FIFO order (one more than the limit)."""
     conds = [E.c.status == filters.status, *_visible(visibility)]
     if filters.interest:
@@ -143,15 +156,17 @@ async def find_entries(session: AsyncSession, *, filters: EntryFilter, visibilit
         conds.append(E.c["by_" + filters.channel] == true())
     if filters.tag:
         conds.append(exists().where(TAG.c.entry_id == E.c.id, TAG.c.tag == filters.tag))
+    after = ENTRIES_KEYSET.after(params)
     if after is not None:
-        conds.append(or_(E.c.joined_at > after[0], and_(E.c.joined_at == after[0], E.c.id > after[1])))
+        conds.append(after)
     stmt = _entries(dialect_name(session)).where(*conds).order_by(E.c.joined_at, E.c.id).limit(params.limit + 1)
     return list((await session.execute(stmt)).mappings())
 
 
-async def end_entry(session: AsyncSession, *, entry_id: uuid.UUID, status: str, reason: str, now: datetime) -> bool:
+async def end_entry(session: AsyncSession, *, entry_id: uuid.UUID, status: EntryStatus, reason: str,
+                    now: datetime) -> bool:
     """Move an active entry to an ended status; False if it was no longer active."""
-    result = await session.execute(update(E).where(E.c.id == entry_id, E.c.status == "active")
+    result = await session.execute(update(E).where(E.c.id == entry_id, E.c.status == EntryStatus.active)
                                    .values(status=status, end_reason=reason, ended_at=now))
     return result.rowcount == 1
 
@@ -166,7 +181,7 @@ async def entry_for_token(session: AsyncSession, *, hashed: str) -> uuid.UUID | 
 async def channels_still_used(session: AsyncSession, *, registrant_id: uuid.UUID, other_than: uuid.UUID) -> set[str]:
     """Channels another active entry of the registrant still uses (their consent must stay)."""
     rows = (await session.execute(select(E.c.by_email, E.c.by_sms).where(
-        E.c.registrant_id == registrant_id, E.c.status == "active", E.c.id != other_than))).all()
+        E.c.registrant_id == registrant_id, E.c.status == EntryStatus.active, E.c.id != other_than))).all()
     return {c for row in rows for c, on in (("email", row.by_email), ("sms", row.by_sms)) if on}
 
 
@@ -183,10 +198,18 @@ async def insert_notification(session: AsyncSession, *, values: dict[str, Any]) 
     await session.execute(insert(N).values(**values))
 
 
-async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID,
+async def notification_owners(session: AsyncSession, *, system: str) -> frozenset[str]:
+    """The token subjects of every client of a system: the creators whose notifications that system owns."""
+    rows = await session.execute(select(ApiClient.id).where(ApiClient.system == system))
+    return frozenset(f"client:{client_id}" for client_id in rows.scalars())
+
+
+async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID, owners: frozenset[str] | None,
                            for_update: bool = False) -> RowMapping | None:
-    """One notification (locked for the wave or close that follows)."""
+    """One notification made by one of `owners` (any when None), locked for the wave or close that follows."""
     stmt = select(N).where(N.c.id == notification_id)
+    if owners is not None:
+        stmt = stmt.where(N.c.created_by.in_(sorted(owners)))
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).mappings().one_or_none()
@@ -200,7 +223,7 @@ async def update_notification(session: AsyncSession, *, notification_id: uuid.UU
 def _granted(registrant_id: Any, channel: str) -> ColumnElement[bool]:
     """Whether the registrant has a current waitlist grant on the channel."""
     return exists().where(ST.c.registrant_id == registrant_id, ST.c.purpose == PURPOSE, ST.c.channel == channel,
-                          ST.c.state == "granted")
+                          ST.c.state == ConsentState.granted)
 
 
 @dataclass(frozen=True)
@@ -225,7 +248,8 @@ def _candidates(wave: Wave) -> Select[Any]:
     recent_sms = (select(func.count()).select_from(D.join(other, other.c.id == D.c.entry_id))
                   .where(D.c.channel == "sms", D.c.created_at >= wave.sms_since, other.c.phone == E.c.phone)
                   .scalar_subquery())
-    conds = [E.c.status == "active", E.c[wave.interest] == true(), R.c.status == "active", or_(email_ok, sms_ok),
+    conds = [E.c.status == EntryStatus.active, E.c[wave.interest] == true(), R.c.status == RegistrantStatus.active,
+             or_(email_ok, sms_ok),
              ~exists().where(D.c.notification_id == wave.notification_id, D.c.entry_id == E.c.id)]
     conds += [exists().where(TAG.c.entry_id == E.c.id, TAG.c.tag == t) for t in wave.tags]
     if wave.visibility is not None:
@@ -280,14 +304,14 @@ async def _write_wave_postgres(session: AsyncSession, *, wave: Wave, notice: Not
         "to", tokens.c.email, "subject", _subject(tokens.c.language, notice),
         "text", _text(tokens.c.language, notice.email, tokens.c.token),
         "headers", func.json_build_object("List-Unsubscribe", "<" + link + ">",
-                                          "List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+                                          "List-Unsubscribe-Post", ONE_CLICK))
     sms = func.json_build_object("to", tokens.c.phone,
                                  "text", _text(tokens.c.language, notice.sms, tokens.c.token))
     new_messages = insert(O).from_select(
         ["id", "kind", "payload", "status", "attempts", "max_attempts", "next_attempt_at", "created_at", "ref_type",
          "ref_id", "registrant_id"],
         select(tokens.c.id, tokens.c.channel, case((tokens.c.channel == "email", email), else_=sms),
-               literal("pending", String), literal(0), literal(max_attempts), at, at, literal(REF_TYPE, String),
+               literal(MessageStatus.pending.value, String), literal(0), literal(max_attempts), at, at, literal(REF_TYPE, String),
                cast(tokens.c.id, String), tokens.c.registrant_id)).cte("new_messages")
     skipped = select(picked.c.entry_id, picked.c.registrant_id, literal("sms_skipped", String).label("channel")).where(
         picked.c.sms_wanted, ~picked.c.sms_ok)
@@ -324,15 +348,14 @@ async def _write_wave_python(session: AsyncSession, *, wave: Wave, notice: Notic
                 split = notice.email[lang]
                 payload = {"to": row["email"], "subject": notice.subject[lang],
                            "text": split.before + token + split.after,
-                           "headers": {"List-Unsubscribe": f"<{link}>",
-                                       "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}}
+                           "headers": unsubscribe_headers(link)}
             else:
                 split = notice.sms[lang]
                 payload = {"to": row["phone"], "text": split.before + token + split.after}
             deliveries.append({"id": delivery_id, "notification_id": wave.notification_id, "entry_id": row["entry_id"],
                                "registrant_id": row["registrant_id"], "channel": channel, "wave": wave.number,
                                "token_hash": token_hash(token), "created_at": now})
-            messages.append({"id": delivery_id, "kind": channel, "payload": payload, "status": "pending",
+            messages.append({"id": delivery_id, "kind": channel, "payload": payload, "status": MessageStatus.pending,
                              "attempts": 0, "max_attempts": max_attempts, "next_attempt_at": now, "created_at": now,
                              "ref_type": REF_TYPE, "ref_id": str(delivery_id), "registrant_id": row["registrant_id"]})
             out.append({"entry_id": row["entry_id"], "registrant_id": row["registrant_id"], "channel": channel})
@@ -358,11 +381,11 @@ async def delivery_still_allowed(session: AsyncSession, *, delivery_id: uuid.UUI
     if row is None:
         return "the waitlist delivery no longer exists"
     channel, entry_status, registrant_status, state = row
-    if registrant_status != "active":
+    if registrant_status != RegistrantStatus.active:
         return f"the registrant is {registrant_status}"
-    if entry_status != "active":
+    if entry_status != EntryStatus.active:
         return f"the waitlist entry is {entry_status}"
-    if state != "granted":
+    if state != ConsentState.granted:
         return f"no current waitlist consent on {channel}"
     return None
 
@@ -373,12 +396,13 @@ async def stats(session: AsyncSession, *, since: datetime, now: datetime) -> dic
     for interest in ("cancellations", "enrolments"):
         for channel in ("email", "sms"):
             count = (await session.execute(select(func.count()).select_from(E).where(
-                E.c.status == "active", E.c[interest] == true(), E.c["by_" + channel] == true()))).scalar_one()
+                E.c.status == EntryStatus.active, E.c[interest] == true(), E.c["by_" + channel] == true()))).scalar_one()
             by.append({"interest": interest, "channel": channel, "entries": count})
-    active = (await session.execute(select(func.count()).select_from(E).where(E.c.status == "active"))).scalar_one()
+    active = (await session.execute(select(func.count()).select_from(E)
+                                    .where(E.c.status == EntryStatus.active))).scalar_one()
     median = None
     if active:
-        joined = (await session.execute(select(E.c.joined_at).where(E.c.status == "active")
+        joined = (await session.execute(select(E.c.joined_at).where(E.c.status == EntryStatus.active)
                                         .order_by(E.c.joined_at, E.c.id).offset(active // 2).limit(1))).scalar_one()
         median = round((now - joined).total_seconds() / 86400, 2)
     outcome = dict((await session.execute(
@@ -387,8 +411,9 @@ async def stats(session: AsyncSession, *, since: datetime, now: datetime) -> dic
     left = (await session.execute(select(
         func.count(), func.count(case((E.c.ended_at >= since, 1)))).where(E.c.end_reason == "unsubscribe"))).one()
     return {"active_entries": active, "by_interest_channel": by, "median_wait_days": median,
-            "notices_sent_30d": outcome.get("sent", 0), "notices_failed_30d": outcome.get("failed", 0),
-            "notices_pending": outcome.get("pending", 0) + outcome.get("sending", 0),
+            "notices_sent_30d": outcome.get(MessageStatus.sent, 0),
+            "notices_failed_30d": outcome.get(MessageStatus.failed, 0),
+            "notices_pending": outcome.get(MessageStatus.pending, 0) + outcome.get(MessageStatus.sending, 0),
             "unsubscribes_30d": left[1], "unsubscribes_total": left[0]}
 
 

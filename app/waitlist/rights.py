@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.outbox.models import OutboxMessage
+from app.outbox.models import UNSENT, OutboxMessage
+from app.outbox.models import Status as MessageStatus
 from app.registrants.erasure import ErasureContext, ErasureStep, Kept
 from app.subject_requests.package import PackageSection
 from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
@@ -38,8 +39,8 @@ async def _erase(session: AsyncSession, context: ErasureContext) -> list[Kept]:
     """Entries, their tags and deliveries go; undelivered notices are cancelled."""
     entries = select(E.c.id).where(E.c.registrant_id == context.registrant_id)
     deliveries = select(D.c.id).where(D.c.entry_id.in_(entries))
-    await session.execute(update(OUT).where(OUT.c.id.in_(deliveries), OUT.c.status.in_(("pending", "sending")))
-                          .values(status="failed", last_error="cancelled: registrant erased", payload={}))
+    await session.execute(update(OUT).where(OUT.c.id.in_(deliveries), OUT.c.status.in_(UNSENT))
+                          .values(status=MessageStatus.failed, last_error="cancelled: registrant erased", payload={}))
     await session.execute(delete(D).where(D.c.entry_id.in_(entries)))
     await session.execute(delete(T).where(T.c.entry_id.in_(entries)))
     await session.execute(delete(E).where(E.c.registrant_id == context.registrant_id))

@@ -6,21 +6,25 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, EmailStr, Field, field_validator
 
-from app.auth.schemas import Name
 from app.consents.schemas import Evidence
 from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
+from app.core.types import Instant, Name, line, text
+from app.waitlist.models import EntryStatus
 
 Channel = Literal["email", "sms"]
 Interest = Literal["cancellations", "enrolments"]
-EntryStatus = Literal["active", "left", "enrolled", "removed"]
 JoinSource = Literal["web_form", "booking", "staff"]
-Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_:-]{0,39}$")]
+Tag = line(40, pattern=r"^[a-z0-9][a-z0-9_:-]{0,39}$")
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
-Token = Annotated[str, StringConstraints(min_length=20, max_length=128)]
+Token = line(128, min_length=20)
+
+
+SlotDescription = line(300)
+Message = text(1000)
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -77,15 +81,13 @@ class EntryCreated(EntryRead):
 class Slot(RequestModel):
     """The free slot a notice announces."""
 
-    starts_at: datetime
-    description: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    starts_at: Instant
+    description: SlotDescription
 
     @field_validator("starts_at")
     @classmethod
     def _future(cls, value: datetime) -> datetime:
         """A slot time with its offset, in the future."""
-        if value.tzinfo is None:
-            raise ValueError("give the time with its offset (RFC 3339)")
         if value <= clock.utcnow():
             raise ValueError("the slot is in the past")
         return value
@@ -95,7 +97,7 @@ class NotificationCreate(RequestModel):
     """Announce a free slot to the active entries with this interest (and these tags)."""
 
     interest: Interest
-    message: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    message: Message
     slot: Slot
     tags: Annotated[list[Tag], AfterValidator(_unique)] = Field(
         default_factory=list, max_length=10, description="Only entries carrying every one of these tags")

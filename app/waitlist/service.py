@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.principal import Principal
+from app.auth.principal import Principal, PrincipalKind
 from app.consents import service as consents
 from app.consents.schemas import ConsentEventCreate, Evidence, Source
+from app.consents.state import Action
 from app.core import clock
 from app.core.config import Settings
 from app.core.errors import Conflict, Invalid, NotFound, TooManyRequests
-from app.db.pagination import Page, PageParams, encode_cursor
+from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.register import service as register
 from app.registrants import service as registrants
+from app.registrants.models import RegistrantKind
 from app.registrants.schemas import Contact, RegistrantCreate
 from app.waitlist import repository as repo
+from app.waitlist.models import EntryStatus, NotificationStatus
 from app.waitlist.repository import EntryFilter, Wave
 from app.waitlist.schemas import (
     EntryCreate,
@@ -37,7 +40,7 @@ from app.waitlist.schemas import (
 from app.waitlist.texts import Brand, render, unsubscribe_link
 
 PURPOSE = repo.PURPOSE
-UNSUBSCRIBE_LINK = Principal(kind="system", id=None, name="waitlist unsubscribe link", role=None)
+UNSUBSCRIBE_LINK = Principal(kind=PrincipalKind.system, id=None, name="waitlist unsubscribe link", role=None)
 _NO_ENTRY = "no such waitlist entry"
 _NO_NOTIFICATION = "no such notification"
 
@@ -104,7 +107,7 @@ async def _registrant_for(session: AsyncSession, *, actor: Principal, data: Entr
     if found is not None:
         return found
     created = await registrants.create_registrant(session, actor=actor, data=RegistrantCreate(
-        kind="person", given_name=data.given_name, family_name=data.family_name, email=data.email, phone=data.phone,
+        kind=RegistrantKind.person, given_name=data.given_name, family_name=data.family_name, email=data.email, phone=data.phone,
         language=data.language, guardian=Contact(name=data.guardian_name) if data.guardian_name else None))
     return created.id
 
@@ -129,12 +132,12 @@ async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate,
         "guardian_name": data.guardian_name, "age": data.age, "email": data.email, "phone": data.phone,
         "by_email": "email" in data.channels, "by_sms": "sms" in data.channels,
         "cancellations": "cancellations" in data.interests, "enrolments": "enrolments" in data.interests,
-        "status": "active", "joined_at": now, "token_hash": repo.token_hash(token), "created_by": actor.subject,
+        "status": EntryStatus.active, "joined_at": now, "token_hash": repo.token_hash(token), "created_by": actor.subject,
     })
-    source = Source(data.source or ("booking" if actor.kind == "client" else "staff"))
+    source = Source(data.source or ("booking" if actor.kind == PrincipalKind.client else "staff"))
     evidence = data.evidence.model_copy(update={"given_by": "guardian" if child else data.evidence.given_by})
     for channel in data.channels:
-        await _consent(session, actor=actor, registrant_id=registrant_id, action="grant", channel=channel,
+        await _consent(session, actor=actor, registrant_id=registrant_id, action=Action.grant, channel=channel,
                        source=source, evidence=evidence, policy_url=_policy_url(settings))
     row = await repo.get_entry(session, entry_id=entry_id, visibility=None)
     _audit(session, actor, "waitlist.entry.create", row, channels=data.channels, interests=data.interests)
@@ -159,19 +162,12 @@ async def get_entry(session: AsyncSession, *, actor: Principal, entry_id: uuid.U
 async def list_entries(session: AsyncSession, *, actor: Principal, filters: EntryFilter,
                        params: PageParams) -> Page[EntryRead]:
     """A page of entries in FIFO order; one audit entry names them all."""
-    after = None
-    if params.after:
-        try:
-            after = (datetime.fromisoformat(params.after[0]), uuid.UUID(params.after[1]))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise Invalid("malformed cursor", loc=["query", "cursor"]) from exc
-    rows = await repo.find_entries(session, filters=filters, visibility=_visibility(actor), params=params, after=after)
-    more, rows = len(rows) > params.limit, rows[: params.limit]
-    items = [_read(r) for r in rows]
+    rows = await repo.find_entries(session, filters=filters, visibility=_visibility(actor), params=params)
+    page = make_page(rows, params, keyset=repo.ENTRIES_KEYSET, convert=_read)
+    items = page.items
     audit.record(session, actor=actor, action="waitlist.entry.list", resource_type="waitlist_entry",
                  registrant_ids=[i.registrant_id for i in items], details={"count": len(items)})
-    cursor = encode_cursor([rows[-1]["joined_at"].isoformat(), str(rows[-1]["id"])]) if more and rows else None
-    return Page(items=items, next_cursor=cursor)
+    return page
 
 
 async def _end(session: AsyncSession, *, actor: Principal, row: RowMapping, status: str, reason: str,
@@ -182,18 +178,18 @@ async def _end(session: AsyncSession, *, actor: Principal, row: RowMapping, stat
     still = await repo.channels_still_used(session, registrant_id=row["registrant_id"], other_than=row["id"])
     for channel in ("email", "sms"):
         if row[f"by_{channel}"] and channel not in still:
-            await _consent(session, actor=actor, registrant_id=row["registrant_id"], action="withdraw",
+            await _consent(session, actor=actor, registrant_id=row["registrant_id"], action=Action.withdraw,
                            channel=channel, source=source, evidence=Evidence(reference=f"waitlist {reason}"),
                            policy_url=_policy_url(settings))
 
 
-async def end_entry(session: AsyncSession, *, actor: Principal, entry_id: uuid.UUID, status: str,
+async def end_entry(session: AsyncSession, *, actor: Principal, entry_id: uuid.UUID, status: EntryStatus,
                     settings: Settings) -> EntryRead:
     """Mark an entry enrolled (it leaves the list) or removed by staff; its consent is withdrawn."""
     row = await repo.get_entry(session, entry_id=entry_id, visibility=_visibility(actor), for_update=True)
     if row is None:
         raise NotFound(_NO_ENTRY)
-    source = Source.booking if actor.kind == "client" else Source.staff
+    source = Source.booking if actor.kind == PrincipalKind.client else Source.staff
     await _end(session, actor=actor, row=row, status=status, reason=status, source=source, settings=settings)
     ended = await repo.get_entry(session, entry_id=entry_id, visibility=None)
     _audit(session, actor, f"waitlist.entry.{status}", ended)
@@ -209,9 +205,9 @@ async def unsubscribe(session: AsyncSession, *, token: str, settings: Settings) 
     """Leave the list with a token from a notice or from joining; unknown or used tokens are 404 alike."""
     entry_id = await repo.entry_for_token(session, hashed=repo.token_hash(token))
     row = await repo.get_entry(session, entry_id=entry_id, visibility=None, for_update=True) if entry_id else None
-    if row is None or row["status"] != "active":
+    if row is None or row["status"] != EntryStatus.active:
         raise NotFound("unknown or already used link")
-    await _end(session, actor=UNSUBSCRIBE_LINK, row=row, status="left", reason="unsubscribe",
+    await _end(session, actor=UNSUBSCRIBE_LINK, row=row, status=EntryStatus.left, reason="unsubscribe",
                source=Source.unsubscribe_link, settings=settings)
     _audit(session, UNSUBSCRIBE_LINK, "waitlist.unsubscribe", row)
     return Unsubscribed()
@@ -265,18 +261,28 @@ async def notify(session: AsyncSession, *, actor: Principal, data: NotificationC
                  cap=settings.waitlist_notifications_per_client_per_hour, what="notifications")
     row = {"id": uuid.uuid4(), "interest": data.interest, "message": data.message,
            "slot_starts_at": data.slot.starts_at, "slot_description": data.slot.description, "tags": data.tags,
-           "mode": data.mode, "wave_size": data.limit, "waves": 0, "recipients": 0, "status": "open",
+           "mode": data.mode, "wave_size": data.limit, "waves": 0, "recipients": 0, "status": NotificationStatus.open,
            "created_by": actor.subject, "created_at": clock.utcnow(), "closed_at": None}
     await repo.insert_notification(session, values=row)
     return await _wave(session, actor=actor, row=row, settings=settings)
 
 
-async def _open_notification(session: AsyncSession, *, notification_id: uuid.UUID) -> RowMapping:
-    """The notification, locked; 404 if unknown, 409 once closed."""
-    row = await repo.get_notification(session, notification_id=notification_id, for_update=True)
+async def _readable_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID,
+                                 for_update: bool = False) -> RowMapping:
+    """The one place that decides who may name a notification: staff any, an integration its own system's; 404."""
+    owners = None
+    if registrants.is_integration(actor):
+        owners = await repo.notification_owners(session, system=actor.system or "")
+    row = await repo.get_notification(session, notification_id=notification_id, owners=owners, for_update=for_update)
     if row is None:
         raise NotFound(_NO_NOTIFICATION)
-    if row["status"] == "closed":
+    return row
+
+
+async def _open_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> RowMapping:
+    """The notification, locked; 404 if unknown or another system's, 409 once closed."""
+    row = await _readable_notification(session, actor=actor, notification_id=notification_id, for_update=True)
+    if row["status"] == NotificationStatus.closed:
         raise Conflict("the slot is taken: this notification is closed")
     return row
 
@@ -284,7 +290,7 @@ async def _open_notification(session: AsyncSession, *, notification_id: uuid.UUI
 async def next_wave(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID,
                     settings: Settings) -> NotificationRead:
     """Notify the next N entries of a first_n notification that is still open."""
-    row = await _open_notification(session, notification_id=notification_id)
+    row = await _open_notification(session, actor=actor, notification_id=notification_id)
     if row["mode"] != "first_n":
         raise Conflict("a notification to everyone has no next wave")
     return await _wave(session, actor=actor, row=row, settings=settings)
@@ -292,20 +298,17 @@ async def next_wave(session: AsyncSession, *, actor: Principal, notification_id:
 
 async def close(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> NotificationRead:
     """Mark the slot taken; later waves are refused."""
-    row = await _open_notification(session, notification_id=notification_id)
-    values = {"status": "closed", "closed_at": clock.utcnow()}
+    row = await _open_notification(session, actor=actor, notification_id=notification_id)
+    values = {"status": NotificationStatus.closed, "closed_at": clock.utcnow()}
     await repo.update_notification(session, notification_id=notification_id, values=values)
     audit.record(session, actor=actor, action="waitlist.notification.close", resource_type="waitlist_notification",
                  resource_id=notification_id)
     return _notification({**row, **values})
 
 
-async def get_notification(session: AsyncSession, *, notification_id: uuid.UUID) -> NotificationRead:
-    """One notification (no personal data)."""
-    row = await repo.get_notification(session, notification_id=notification_id)
-    if row is None:
-        raise NotFound(_NO_NOTIFICATION)
-    return _notification(row)
+async def get_notification(session: AsyncSession, *, actor: Principal, notification_id: uuid.UUID) -> NotificationRead:
+    """One notification the caller may name (no personal data)."""
+    return _notification(await _readable_notification(session, actor=actor, notification_id=notification_id))
 
 
 async def stats(session: AsyncSession) -> WaitlistStats:

@@ -1,7 +1,7 @@
 """direct marketing: sale records' opt-out offer, used one-click opt-out tokens
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0011
 Create Date: 2026-11-29 19:10:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0005"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

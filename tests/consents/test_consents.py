@@ -238,6 +238,22 @@ class TestAudience:
             client, staff, "market_research", "email")
         assert restricted not in ids and erased not in ids
 
+    async def test_csv_neutralises_a_cell_that_would_start_a_formula(self, client, staff_headers, staff,
+                                                                      new_registrant):
+        email = f"=cmd.{uuid.uuid4().hex[:8]}@example.com"
+        rid = await new_registrant(person(email=email))
+        await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=grant())
+        cursor, rows = None, []
+        while True:
+            r = await client.get("/v1/audience", headers=staff.headers, params={
+                "purpose": "newsletter", "channel": "email", "limit": 5000, "format": "csv",
+                **({"cursor": cursor} if cursor else {})})
+            rows += [line.split(",") for line in r.text.strip().splitlines()[1:]]
+            cursor = r.headers.get("x-next-cursor")
+            if not cursor:
+                break
+        assert [row[2] for row in rows if row[0] == rid] == ["'" + email]
+
     async def test_pages_and_csv(self, client, staff_headers, staff, new_registrant):
         for _ in range(3):
             rid = await new_registrant()

@@ -299,6 +299,7 @@ class TestOptOut:
         assert register_profile["controller"]["name"] in page.text
         assert rid in await audience_ids(client, staff, "newsletter", "email")  # a GET never opts out
 
+    @pytest.mark.commits
     async def test_two_concurrent_uses_make_one_ledger_event(self, client, staff_headers, staff, new_registrant, app):
         rid = await new_registrant()
         await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=grant())

@@ -95,6 +95,22 @@ class TestUnexpectedErrors:
         assert any("req-500" in rec.getMessage() for rec in caplog.records)
 
 
+    async def test_500_is_answered_without_re_raising_so_the_connection_stays_open(self, settings):
+        app = create_app(settings)
+
+        @app.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("boom")
+
+        # raise_app_exceptions=True: an error Starlette re-raised after its 500 (which makes uvicorn close the
+        # keep-alive connection) would surface here as an exception instead of a response.
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            r = await http.get("/boom")
+        await app.state.db.engine.dispose()
+        assert_problem(r, 500)
+
+
 class TestNoPersonalDataInLogs:
     @pytest.mark.parametrize("path", ["/v1/users?email=leak@example.com"])
     async def test_access_log_omits_query_strings(self, client, controller, caplog, path):

@@ -38,6 +38,7 @@ class SmtpSink:
     """What the SMTP server accepted, and a gate that holds the next message until released."""
 
     messages: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # as received, to check how headers were written
     reply: str | None = None  # e.g. "451 try later": refuse instead of accepting
     hold_after: int | None = None  # hold the message after this many were accepted
     holding: threading.Event = field(default_factory=threading.Event)
@@ -55,11 +56,13 @@ class SmtpSink:
             return self.reply
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            self.raw.append(envelope.original_content or envelope.content)
         return "250 OK"
 
     def reset(self) -> None:
         """Forget everything for the next test."""
         self.messages.clear()
+        self.raw.clear()
         self.reply, self.hold_after = None, None
         self.holding.clear()
         self.release.clear()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.outbox.headers import unsubscribe_headers
 from app.core.config import Settings
 from app.core.errors import Invalid
 from app.db.session import Database
@@ -17,6 +18,9 @@ from app.outbox import service
 from app.outbox.models import OutboxMessage
 from app.outbox.worker import Worker, backoff_seconds
 from tests.outbox.conftest import SMS_TOKEN, HttpSink, SmtpSink
+
+# Workers: several sessions (and processes) at once, so real commits on a database of their own.
+pytestmark = pytest.mark.commits
 
 FINNISH = "Hei Äijänen! Peruutusaika vapautui: ke 14.00–14.45, laulutunti (Sörnäinen). Ilmoittaudu nopeasti."
 UNSUBSCRIBE = {"List-Unsubscribe": "<https://laulukoulu.example/poistu?t=abc123>",
@@ -110,6 +114,19 @@ class TestEmail:
         for row in await rows(db, ids):
             assert (row.status, row.attempts, row.claimed_by, row.last_error) == ("sent", 1, None, None)
             assert row.sent_at is not None
+
+    async def test_one_click_headers_arrive_unfolded(
+        self, db: Database, outbox_settings: Settings, smtp: SmtpSink
+    ) -> None:
+        # A real notice link: base URL, path and a 43-character token make a line longer than 78 columns.
+        link = "https://laulukoulu.example/v1/waitlist/unsubscribe?token=" + "T" * 43
+        payload = email_payload(headers=unsubscribe_headers(link))
+        await enqueue(db, 1, ref_type="test.email", ref_id="slot-unfolded", payload=payload)
+        stats = await drain(db, outbox_settings)
+        assert stats.sent == 1
+        raw = smtp.raw[0]
+        assert f"\r\nList-Unsubscribe: <{link}>\r\n".encode() in raw  # one line, as written (RFC 2369)
+        assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw  # RFC 8058
 
     async def test_refused_recipient_fails_permanently(
         self, db: Database, outbox_settings: Settings, smtp: SmtpSink

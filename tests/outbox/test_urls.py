@@ -27,6 +27,15 @@ class TestValidateCallbackUrl:
         ("https://224.0.0.1/hook", "multicast"),
         ("https://100.64.0.1/hook", "not public"),
         ("https://no-such-host.invalid/hook", "does not resolve"),
+        # IPv6 encodings of IPv4 hosts (issue 16): 6to4, Teredo, NAT64 and IPv4-compatible reach the same hosts.
+        ("https://[2002:7f00:1::]/", "loopback"),
+        ("https://[2002:a9fe:a9fe::1]/latest", "link-local"),
+        ("https://[2002:c0a8:1::]/", "private"),
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "loopback"),
+        ("https://[64:ff9b::a9fe:a9fe]/latest", "link-local"),
+        ("https://[64:ff9b::7f00:1]/", "loopback"),
+        ("https://[64:ff9b:1::a00:1]/", "private"),
+        ("https://[::7f00:1]/", "loopback"),
     ])
     async def test_refused(self, url: str, reason: str) -> None:
         with pytest.raises(UnsafeCallbackUrl) as caught:

@@ -94,6 +94,19 @@ class TestPutRegisterValidation:
         errors = await self._refused(client, controller, document, "body.controller.business_id")
         assert "check digit" in errors
 
+    @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data", "https://[2002:7f00:1::]/",
+                                     "https://10.0.0.7/hook", "http://example.com/hook"])
+    async def test_recipient_callback_url_passes_the_ssrf_guard(self, client, controller, url):
+        document = example()
+        document["recipients"][0]["callback_url"] = url
+        errors = await self._refused(client, controller, document, "body.recipients.0.callback_url")
+        assert "callback URL refused" in errors
+
+    async def test_duration_overflowing_the_calendar(self, client, controller):
+        document = example()
+        document["data_categories"][0]["retention"] = "P99999999999Y"
+        await self._refused(client, controller, document, "body.data_categories.0.retention")
+
     async def test_duration_not_iso_8601(self, client, controller):
         document = example()
         document["data_categories"][0]["retention"] = "six years"

@@ -65,6 +65,7 @@ class TestIdempotencyKey:
         clock.advance(timedelta(hours=1))
         assert await post(person(given_name="X")) == 201
 
+    @pytest.mark.commits
     async def test_ten_concurrent_posts_make_one_row(self, live_server, make_user, app):
         staff = await make_user("staff")
         key, body = ext_id(), person(family_name=f"Race{ext_id()}")
@@ -81,6 +82,7 @@ class TestIdempotencyKey:
 
 
 class TestConcurrentWrites:
+    @pytest.mark.commits
     async def test_two_patches_with_one_etag_give_one_200_and_one_412(self, live_server, make_user, create):
         staff = await make_user("staff")
         async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
@@ -96,6 +98,7 @@ class TestConcurrentWrites:
                 assert current.json()["given_name"] == winner.json()["given_name"]
                 assert current.json()["version"] == 2
 
+    @pytest.mark.commits
     async def test_concurrent_upserts_of_one_ref_make_one_registrant(self, live_server, make_client, app):
         booking = await make_client("integration", "booking")
         ref = ext_id()
@@ -108,6 +111,7 @@ class TestConcurrentWrites:
 
 
 class TestAuditChainAfterConcurrency:
+    @pytest.mark.commits
     async def test_chain_verifies(self, client, controller, live_server):
         # Runs after the concurrent tests above: every entry they wrote must still chain.
         r = await client.get("/v1/audit/verify", headers=controller.headers)

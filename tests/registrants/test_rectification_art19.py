@@ -69,6 +69,7 @@ class TestRectification:
 
 
 class TestArt19Notices:
+    @pytest.mark.commits
     async def test_every_integration_and_profile_recipient_is_told_signed_until_acknowledged(
         self, app, client, controller, register_profile, db, receiver, outbox_settings, http_server,  # noqa: F811
         clock,

@@ -26,24 +26,17 @@ def profile_with(**policy: Any) -> dict[str, Any]:
     return profile
 
 
-_written = {"default": False}
-
-
 @pytest.fixture
 async def policy(client: httpx.AsyncClient, controller, register_profile):
-    """Make the rights policy the request tests assume (every channel, signatures required) the one in force;
-    `await policy(**changes)` writes another for one test, and the default comes back after it."""
+    """Make the rights policy the request tests assume (every channel, signatures required) the one in force
+    for this test; `await policy(**changes)` writes another (each test's writes are rolled back)."""
 
     async def write(**changes: Any) -> None:
         r = await client.put("/v1/register", headers=controller.headers, json=profile_with(**changes))
         assert r.status_code == 200, r.text
-        _written["default"] = not changes
 
-    if not _written["default"]:
-        await write()
-    yield write
-    if not _written["default"]:
-        await write()
+    await write()
+    return write
 
 
 class Me:

@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from app.outbox.worker import Worker
 from app.subject_requests.deadlines import add_months
 
@@ -25,6 +27,7 @@ async def drain(db, settings) -> None:
 
 
 class TestCallbacks:
+    @pytest.mark.commits
     async def test_each_status_change_is_posted_signed_and_retried(self, db, outbox_settings, receiver, http_server,
                                                                    allow_local_callbacks, file, registrant, act,
                                                                    clock):
@@ -48,6 +51,7 @@ class TestCallbacks:
         assert event["request_id"] == made["id"] and event["previous_status"] == "in_progress"
         assert event["package_available"] is True and event["event"] == "request.status_changed"
 
+    @pytest.mark.commits
     async def test_another_secret_does_not_verify(self, db, outbox_settings, receiver, http_server,
                                                   allow_local_callbacks, file, act):
         path = "/dsr/other"
@@ -89,6 +93,7 @@ class TestStats:
         assert after["median_days_to_complete_90d"] is not None
         assert not any("@" in json.dumps(v) for v in after.values())
 
+    @pytest.mark.commits
     def test_cli_prints_the_same_figures(self, database_url, client):
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("REKISTERI_")},
                "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": "x" * 48}

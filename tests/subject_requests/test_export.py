@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 import zipfile
 
@@ -131,6 +133,24 @@ class TestPackage:
         package = (await client.get(f"/v1/requests/{request_id}/export", headers=controller.headers)).json()
         check(package)
         assert package["data"]["relationship_records"] == []
+
+    async def test_csv_cells_that_would_start_a_formula_are_neutralised(self, client, me, registrant, completed):
+        person = await registrant(given_name="=HYPERLINK(\"https://evil.example\")", family_name="@SUM(A1)")
+        await client.post(f"/v1/registrants/{person}/records", headers=me.headers, json={
+            "type": "order", "occurred_at": "2026-05-01T10:00:00Z", "external_id": "-2+3+cmd|' /C calc'!A0",
+            "data": {"total": -12.5}})
+        request_id, _ = await completed("portability", person=person)
+        r = await client.get(f"/v1/requests/{request_id}/export", headers=me.headers, params={"format": "zip"})
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        cells = [cell for name in archive.namelist() if name.endswith(".csv")
+                 for row in csv.reader(io.StringIO(archive.read(name).decode())) for cell in row]
+        assert "'=HYPERLINK(\"https://evil.example\")" in cells and "'@SUM(A1)" in cells
+        assert "'-2+3+cmd|' /C calc'!A0" in cells
+        # Only plain numbers (an E.164 phone, a negative amount) may start with + or -: they evaluate to themselves.
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")
+                    and not re.fullmatch(r"[+-][0-9]+(\.[0-9]+)?", c)]
+        # The JSON in the same archive keeps the values exactly as given.
+        assert json.loads(archive.read("package.json"))["registrant"]["given_name"].startswith("=HYPERLINK")
 
     async def test_frozen_at_completion(self, client, me, completed):
         request_id, person = await completed()

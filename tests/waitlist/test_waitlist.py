@@ -364,6 +364,7 @@ class TestNotifications:
 
 
 class TestDelivery:
+    @pytest.mark.commits
     async def test_exactly_once_with_two_workers_in_each_language(
         self, app, client, controller, join, tag, db, outbox_settings, smtp
     ):
@@ -395,6 +396,7 @@ class TestDelivery:
         again = await client.post("/v1/waitlist/unsubscribe", json={"token": token})
         assert again.status_code == 404
 
+    @pytest.mark.commits
     async def test_a_killed_worker_process_loses_and_doubles_nothing(
         self, app, client, controller, join, tag, db, outbox_settings, smtp, clock
     ):
@@ -420,6 +422,7 @@ class TestDelivery:
         statuses = Counter(m.status for m in await messages(app, [d.id for d in await deliveries(app, body["id"])]))
         assert statuses == {"sent": 11, "failed": 1}
 
+    @pytest.mark.commits
     async def test_the_worker_command_runs_the_send_check(self, client, controller, join, tag, db, outbox_settings,
                                                           smtp):
         kept, withdrawn = [await join(entry(tag, channels=["email"], phone=None)) for _ in range(2)]
@@ -431,6 +434,7 @@ class TestDelivery:
         assert "sent 1," in out and "cancelled 1" in out, out
         assert [str(m["To"]) for m in smtp.messages] == [kept["email"]]
 
+    @pytest.mark.commits
     async def test_sms_through_the_gateway(self, client, controller, join, tag, db, outbox_settings, receiver):
         made = await join(entry(tag, channels=["sms"], email=None, language="en"))
         from tests.outbox.conftest import SMS_TOKEN
@@ -442,6 +446,7 @@ class TestDelivery:
         assert request["signed"] and request["json"]["to"] == made["phone"]
         assert "Leave the list: http" in request["json"]["text"]
 
+    @pytest.mark.commits
     async def test_retried_after_a_temporary_failure(self, app, client, controller, join, tag, db, outbox_settings,
                                                      smtp, clock):
         await join(entry(tag, channels=["email"], phone=None))
@@ -457,6 +462,7 @@ class TestDelivery:
         assert (await drain(db, outbox_settings)).sent == 1
         assert len(smtp.messages) == 1
 
+    @pytest.mark.commits
     async def test_rechecked_at_send_time(self, app, client, controller, join, tag, db, outbox_settings, smtp):
         withdrawn, left, restricted, kept = [await join(entry(tag, channels=["email"], phone=None)) for _ in range(4)]
         body = (await client.post("/v1/waitlist/notifications", headers=controller.headers, json=notice(tag))).json()
@@ -476,6 +482,7 @@ class TestDelivery:
 
 
 class TestStats:
+    @pytest.mark.commits
     async def test_counts_only(self, client, accounts, join, tag, db, outbox_settings, smtp):
         made = await join(entry(tag, interests=["enrolments"], channels=["email"], phone=None))
         viewer = accounts["viewer"]
