@@ -26,6 +26,7 @@ from datetime import date
 from enum import StrEnum
 
 from app.consents.state import State
+from app.registrants.models import RegistrantKind, RegistrantStatus
 
 ELECTRONIC = frozenset({"email", "sms"})
 
@@ -103,13 +104,13 @@ def age_on(born: date, today: date) -> int:
 
 def is_child(subject: Subject, *, today: date, guardian_age: int) -> bool:
     """A person under the guardian age on the evaluation day (no date of birth: not known to be a child)."""
-    return (subject.kind == "person" and subject.date_of_birth is not None
+    return (subject.kind == RegistrantKind.person and subject.date_of_birth is not None
             and age_on(subject.date_of_birth, today) < guardian_age)
 
 
 def decide(subject: Subject, rule: PurposeRule, *, today: date, guardian_age: int) -> Verdict:
     """Whether the subject is in the audience of the purpose on the channel, and on which basis."""
-    if subject.status != "active":
+    if subject.status != RegistrantStatus.active:
         return _out(Reason.not_active)
     if subject.state is State.objected:
         return _out(Reason.objected)
@@ -133,7 +134,7 @@ def _marketing(subject: Subject, rule: PurposeRule, granted: bool) -> Verdict:
     """§§ 200-201 for a direct-marketing purpose whose GDPR basis is not consent."""
     if granted:
         return _in(Basis.consent)
-    if subject.kind == "organisation":
+    if subject.kind == RegistrantKind.organisation:
         return _in(Basis.business_opt_out)
     if rule.channel not in ELECTRONIC:
         return _in(Basis.objection_regime)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.principal import Principal
+from app.auth.principal import Principal, PrincipalKind
 from app.consents import repository as repo
 from app.consents.optout import ONE_CLICK, list_unsubscribe, make_token, optout_link, read_token, token_hash
 from app.consents.rules import Basis, PurposeRule, Reason, Subject, Verdict, decide, is_child
@@ -40,6 +40,7 @@ from app.db.repository import dialect_name
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
+from app.registrants.models import RegistrantKind
 from app.registrants.models import RegistrantStatus
 
 _NOT_FOUND = "no such registrant"
@@ -283,7 +284,7 @@ def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, li
         "phone": row["contact"] if channel in ("sms", "phone") else None,
         "address": row["address"] if channel == "post" else None,
         "basis": verdict.basis.value if verdict.basis else None,
-        "contact_person": row["contact_person"] if row["kind"] == "organisation" else None,
+        "contact_person": row["contact_person"] if row["kind"] == RegistrantKind.organisation else None,
         "optout_url": url, "list_unsubscribe": list_unsubscribe(url) if email else None,
         "list_unsubscribe_post": ONE_CLICK if email else None,
     }
@@ -360,7 +361,7 @@ async def explain(session: AsyncSession, *, actor: Principal, purpose_code: str,
                                admitted=verdict.admitted, basis=verdict.basis, reason=verdict.reason, facts=facts)
 
 
-OPTOUT_LINK = Principal(kind="system", id=None, name="one-click opt-out link", role=None)
+OPTOUT_LINK = Principal(kind=PrincipalKind.system, id=None, name="one-click opt-out link", role=None)
 _NO_TOKEN = "unknown or already used link"
 
 
