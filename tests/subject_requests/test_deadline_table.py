@@ -106,7 +106,7 @@ def test_every_receipt_day_of_2026(edge: time) -> None:
             assert extended(sent_as, "P1M", "P2M", CAL).at == expected_extended, sent_as
 
 
-async def test_every_receipt_day_of_2026_is_stored_and_extended_on_the_database(db, controller, policy) -> None:
+async def test_every_receipt_day_of_2026_is_stored_and_extended_on_the_database(app, db, controller, policy) -> None:
     """File and extend one request per day of 2026 (at noon, and at the DST edges) through the service."""
     actor = Principal(kind="user", id=uuid.UUID(controller.id), name="Controller", role=Role.controller,
                       scopes=frozenset(ROLE_SCOPES[Role.controller]))
@@ -122,6 +122,7 @@ async def test_every_receipt_day_of_2026_is_stored_and_extended_on_the_database(
                                                      "channel": "email", "received_at": received.isoformat()})
                 made = await service.file_request(session, actor=actor, data=data, allowlist=[])
                 await service.transition(session, actor=actor, request_id=made.id, settings=settings,
+                                         wiring=app.state.wiring,
                                          body=ExtendAction(action="extend", reason="many records",
                                                            person_informed=True, informed_at=received))
                 await session.commit()
