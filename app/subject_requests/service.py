@@ -646,7 +646,8 @@ async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UU
     name = f"{row['type']}-{row['id']}"
     if fmt == "html":
         content: bytes | str = packaging.render_html(stored["content"], lang=lang or stored["language"],
-                                                       sections=wiring.package_sections)
+                                                       sections=wiring.package_sections,
+                                                       profile=await register.current_profile(session))
     elif fmt == "zip":
         content = packaging.render_zip(stored["content"])
     else:
