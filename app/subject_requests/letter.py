@@ -110,6 +110,8 @@ class Words:
             return ", ".join(str(value[k]) for k in ("name", "email", "phone") if value.get(k))
         if {"system", "id"} == set(value):
             return f"{value['system']}: {value['id']}"
+        if {"amount", "currency", "ground"} <= value.keys():
+            return f"{value['amount']} {value['currency']}, {self.value('ground', value['ground'])}"
         parts = [f"{self.label(k)}: {self.value(k, v)}" for k, v in value.items() if k not in _HIDDEN and v not in
                  (None, "", [], {})]
         return "; ".join(parts)

@@ -87,9 +87,14 @@ async def _consent_state(session: AsyncSession, registrant_id: uuid.UUID) -> lis
 
 
 async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    # Every request of the person, this one included as it stood when the package was made.
-    """The data-subject requests of a registrant."""
-    return await repo.of_registrant(session, registrant_id=registrant_id)
+    """The data-subject requests of a registrant (this one as it stood when the package was made), with any
+    fee and, where the person asked, the recipients told of the outcome (GDPR Art. 19)."""
+    rows = await repo.of_registrant(session, registrant_id=registrant_id)
+    for row in rows:
+        outcome = row.get("outcome") or {}
+        row["fee"] = {k: outcome["fee"][k] for k in ("amount", "currency", "ground")} if outcome.get("fee") else None
+        row["recipients_disclosed"] = outcome.get("recipients_disclosed")
+    return rows
 
 
 SECTIONS = (PackageSection("relationship_records", _records, title=TEXTS["sections"]["relationship_records"]),

@@ -174,3 +174,20 @@ class TestPackage:
         page = visible(await letter(client, me, request_id, "fi"))
         assert "Mitä tästä aineistosta jätettiin pois ja miksi" in page
         assert "lakisääteisen velvoitteen perusteella" in page and raw_codes(page) == []
+
+
+class TestArt19InTheLetter:
+    async def test_recipients_told_of_a_restriction_are_listed_when_the_person_asked(
+            self, client, me, registrant, answered, allow_local_callbacks):
+        system = f"crm{uuid.uuid4().hex[:6]}"
+        made = await client.post("/v1/clients", headers=me.headers, json={
+            "name": "Asiakashallinta", "role": "integration", "system": system,
+            "callback_url": "http://127.0.0.1:9/events"})
+        assert made.status_code == 201, made.text
+        person = await registrant(external_refs=[{"system": system, "id": uuid.uuid4().hex}])
+        restriction = await answered(person, "restriction", recipients_requested=True)
+        detail = (await client.get(f"/v1/requests/{restriction}", headers=me.headers)).json()
+        assert detail["outcome"]["recipients_disclosed"] == [f"Asiakashallinta ({system})"]
+        page = visible(await letter(client, me, await answered(person), "fi"))
+        assert "Vastaanottajat, joille ilmoitettiin" in page and "Asiakashallinta" in page
+        assert "rajoituspyyntö" in page
