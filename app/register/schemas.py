@@ -101,7 +101,7 @@ RIGHT_TYPES = ("access", "rectification", "erasure", "restriction", "portability
 # Methods that need neither paper nor a visit: the profile must accept one of them for every type, because
 # the controller must facilitate the rights (Art. 12(2)) and may not demand a hand signature.
 REMOTE_METHODS = frozenset({IdentityMethod.known_contact, IdentityMethod.strong_electronic_identification})
-RightType = Annotated[str, StringConstraints(pattern="^(" + "|".join(RIGHT_TYPES) + ")$")]
+RightType = line(20, pattern="^(" + "|".join(RIGHT_TYPES) + ")$")
 
 
 class RecipientRole(StrEnum):

@@ -113,7 +113,7 @@ async def export(
     request_id: RequestId, actor: ExportsReader, session: SessionDep, wiring: WiringDep,
     format: Annotated[Literal["json", "html", "zip"],  # noqa: A002
                       Query(description="json, html (a letter) or zip")] = "json",
-    lang: Annotated[Literal["fi", "en", "sv"] | None,
+    lang: Annotated[Literal["fi", "sv", "en"] | None,
                     Query(description="The letter's language; default the person's")] = None,
 ) -> Response:
     """Download the package frozen at completion; the download is audited."""
