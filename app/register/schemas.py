@@ -13,7 +13,7 @@ import isodate
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, ValidationInfo, field_validator
 
 from app.core.schemas import RequestModel, ResponseModel
-from app.core.types import line, text
+from app.core.types import check_json, line, text
 from app.core.validators import validate_business_id
 
 # EU member states, Iceland, Liechtenstein and Norway (the EEA), and "EU" for "within the EU/EEA".
@@ -283,10 +283,11 @@ class RightsPolicy(RequestModel):
     # no longer blocks the verification of an unsigned letter.
     signature_required: bool = False
     # Which identity methods suffice for each request type; types not named accept every method.
-    identity_methods: dict[RightType, list[IdentityMethod]] = Field(default_factory=dict)
+    identity_methods: Annotated[dict[RightType, list[IdentityMethod]], AfterValidator(check_json)] = Field(
+        default_factory=dict)
     # The calendar deadlines are counted on (Regulation 1182/71 Art. 2 and 3): a zone and a holiday country.
-    time_zone: Annotated[str, AfterValidator(_time_zone)] = "Europe/Helsinki"
-    holidays: Annotated[str, AfterValidator(_holiday_country)] = "FI"
+    time_zone: Annotated[line(64), AfterValidator(_time_zone)] = "Europe/Helsinki"
+    holidays: Annotated[line(2, pattern=r"^[A-Z]{2}$"), AfterValidator(_holiday_country)] = "FI"
     guardian_age: int = Field(default=13, ge=0, le=18)
     instructions: LocalizedText | None = None
 
