@@ -106,6 +106,7 @@ def test_every_receipt_day_of_2026(edge: time) -> None:
             assert extended(sent_as, "P1M", "P2M", CAL).at == expected_extended, sent_as
 
 
+@pytest.mark.commits
 async def test_every_receipt_day_of_2026_is_stored_and_extended_on_the_database(app, db, controller, policy) -> None:
     """File and extend one request per day of 2026 (at noon, and at the DST edges) through the service."""
     actor = Principal(kind="user", id=uuid.UUID(controller.id), name="Controller", role=Role.controller,

@@ -6,8 +6,13 @@ import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import pytest
+
 from app.core import clock as service_clock
 from tests.subject_requests.conftest import drain
+
+# The outbox worker reads what the request committed, on connections of its own.
+pytestmark = pytest.mark.commits
 
 LINK = re.compile(r"https?://\S+/v1/requests/confirmations/(\S+)")
 
