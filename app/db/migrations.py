@@ -6,7 +6,7 @@ import asyncio
 import fcntl
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -26,7 +26,10 @@ def script_location() -> str:
     checkout = ROOT / "migrations"
     if (checkout / "env.py").exists():
         return str(checkout)
-    return str(resources.files("rekisteri_migrations"))
+    spec = importlib.util.find_spec("rekisteri_migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the migrations are missing: neither ./migrations nor the packaged rekisteri_migrations")
+    return str(spec.submodule_search_locations[0])
 
 
 def alembic_config(database_url: str | None = None) -> Config:
