@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditHead
 from app.db.session import Database
-from app.metrics.service import Rows, register_gauge
+from app.metrics.service import Gauge, Rows
 from app.outbox.models import Kind, OutboxMessage, Status
 from app.subject_requests import repository as requests_repo
 
@@ -67,12 +67,14 @@ def pool_in_use(database: Database) -> Rows:
     return [({}, checkedout() if callable(checkedout) else 0)]
 
 
-register_gauge("rekisteri_outbox_queue_depth", "Messages pending or being sent", labels=["kind"], collect=outbox_depth)
-register_gauge("rekisteri_outbox_oldest_age_seconds", "Age of the oldest pending message", labels=["kind"],
-               collect=outbox_oldest_age)
-register_gauge("rekisteri_outbox_failed_messages", "Messages given up on", labels=["kind"], collect=outbox_failed)
-register_gauge("rekisteri_requests_open", "Open data-subject requests", collect=requests_open)
-register_gauge("rekisteri_requests_due_within_7d", "Open requests due within 7 days", collect=requests_due_soon)
-register_gauge("rekisteri_requests_overdue", "Open requests past their due date", collect=requests_overdue)
-register_gauge("rekisteri_audit_chain_length", "Entries in the audit hash chain", collect=audit_chain_length)
-register_gauge("rekisteri_db_pool_in_use", "Database connections in use by this process", probe=pool_in_use)
+GAUGES = [
+    Gauge("rekisteri_outbox_queue_depth", "Messages pending or being sent", ["kind"], collect=outbox_depth),
+    Gauge("rekisteri_outbox_oldest_age_seconds", "Age of the oldest pending message", ["kind"],
+          collect=outbox_oldest_age),
+    Gauge("rekisteri_outbox_failed_messages", "Messages given up on", ["kind"], collect=outbox_failed),
+    Gauge("rekisteri_requests_open", "Open data-subject requests", collect=requests_open),
+    Gauge("rekisteri_requests_due_within_7d", "Open requests due within 7 days", collect=requests_due_soon),
+    Gauge("rekisteri_requests_overdue", "Open requests past their due date", collect=requests_overdue),
+    Gauge("rekisteri_audit_chain_length", "Entries in the audit hash chain", collect=audit_chain_length),
+    Gauge("rekisteri_db_pool_in_use", "Database connections in use by this process", probe=pool_in_use),
+]

@@ -13,8 +13,8 @@ from app.auth.principal import Principal
 from app.auth.roles import Scope
 from app.core.errors import problem_responses
 from app.db.session import SessionDep
-from app.metrics import gauges as _gauges  # noqa: F401 - registers the built-in gauges
 from app.metrics import service
+from app.wiring import WiringDep
 
 router = APIRouter(tags=["metrics"])
 MetricsReader = Annotated[Principal, Depends(require(Scope.metrics_read))]
@@ -23,7 +23,7 @@ MetricsReader = Annotated[Principal, Depends(require(Scope.metrics_read))]
 @router.get("/metrics", status_code=200, response_class=Response, responses={
     200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Prometheus text format"},
     **problem_responses(401, 403)})
-async def metrics(request: Request, _: MetricsReader, session: SessionDep) -> Response:
+async def metrics(request: Request, _: MetricsReader, session: SessionDep, wiring: WiringDep) -> Response:
     """Request counts and latencies, outbox queue, request deadlines, audit chain and pool, for Prometheus."""
-    body = await service.render(session, request.app.state.db)
+    body = await service.render(session, request.app.state.db, gauges=wiring.gauges)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,12 +1,12 @@
 """The `/metrics` document: the process's HTTP metrics plus gauges read from the database at scrape time.
 
-Adding a gauge is one function and one call (issue 18's audit sealing lag is the expected next one):
+Adding a gauge is a function beside its data and one line in `app/wiring.py` (`wiring.gauges += [...]`):
 
     async def sealing_lag(session, now):
         return [({}, 0.42)]                                    # (labels, value) rows
 
-    register_gauge("rekisteri_audit_sealing_lag_seconds", "Age of the oldest unsealed audit entry",
-                   collect=sealing_lag)
+    GAUGES = [Gauge("rekisteri_audit_sealing_lag_seconds", "Age of the oldest unsealed audit entry",
+                    collect=sealing_lag)]
 """
 
 from __future__ import annotations
@@ -33,18 +33,10 @@ class Gauge:
 
     name: str
     help: str
-    labels: Sequence[str]
+    labels: Sequence[str] = ()
+    # `collect` reads the database in the scrape's transaction; `probe` looks at this process.
     collect: Collect | None = None
     probe: Probe | None = None
-
-
-_GAUGES: dict[str, Gauge] = {}
-
-
-def register_gauge(name: str, help: str, *, labels: Sequence[str] = (), collect: Collect | None = None,  # noqa: A002
-                   probe: Probe | None = None) -> None:
-    """Declare a gauge: `collect` reads the database in the scrape's transaction, `probe` looks at the process."""
-    _GAUGES[name] = Gauge(name, help, tuple(labels), collect, probe)
 
 
 class _Snapshot:
@@ -57,11 +49,11 @@ class _Snapshot:
         return self.families
 
 
-async def render(session: AsyncSession, database: Database) -> bytes:
-    """The Prometheus text document: HTTP counters of this process, then every registered gauge."""
+async def render(session: AsyncSession, database: Database, *, gauges: Sequence[Gauge]) -> bytes:
+    """The Prometheus text document: HTTP counters of this process, then every gauge of the wiring."""
     now = clock.utcnow()
     families = []
-    for gauge in _GAUGES.values():
+    for gauge in gauges:
         rows = gauge.probe(database) if gauge.probe else await gauge.collect(session, now)  # type: ignore[misc]
         family = GaugeMetricFamily(gauge.name, gauge.help, labels=list(gauge.labels))
         for labels, value in rows:
