@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,3 +36,16 @@ def set_principal_id(principal_id: str | None) -> None:
     facts = _facts.get()
     if facts is not None:
         facts["principal"] = principal_id
+
+
+def route_template(scope: MutableMapping[str, Any]) -> str:
+    """`/v1/registrants/{registrant_id}` for the request's route, `<unmatched>` when none matched."""
+    # FastAPI records the full template of the route it chose (prefixes included) in its scope entry.
+    chosen = (scope.get("fastapi") or {}).get("effective_route_context")
+    if isinstance(getattr(chosen, "path", None), str) and chosen.path:
+        return chosen.path
+    if scope.get("route") is None:
+        return "<unmatched>"
+    # Elsewhere: the path with every path parameter's value put back as its {name}.
+    names = {str(value).lower(): f"{{{name}}}" for name, value in (scope.get("path_params") or {}).items()}
+    return "/".join(names.get(part.lower(), part) for part in scope["path"].split("/"))

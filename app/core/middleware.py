@@ -11,7 +11,7 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.context import set_request
+from app.core.context import route_template, set_request
 from app.core.errors import problem_response, unexpected_response
 from app.core.metrics import observe_request
 
@@ -114,19 +114,6 @@ class RequestGuard:
             return message
 
         return wrapped
-
-
-def route_template(scope: Scope) -> str:
-    """`/v1/registrants/{registrant_id}` for the request's route, `<unmatched>` when none matched."""
-    # FastAPI records the full template of the route it chose (prefixes included) in its scope entry.
-    chosen = (scope.get("fastapi") or {}).get("effective_route_context")
-    if isinstance(getattr(chosen, "path", None), str) and chosen.path:
-        return chosen.path
-    if scope.get("route") is None:
-        return "<unmatched>"
-    # Elsewhere: the path with every path parameter's value put back as its {name}.
-    names = {str(value).lower(): f"{{{name}}}" for name, value in (scope.get("path_params") or {}).items()}
-    return "/".join(names.get(part.lower(), part) for part in scope["path"].split("/"))
 
 
 class TrustedProxies:

@@ -178,6 +178,7 @@ class TestNoPersonalDataInLogs:
         console = [line for line in (worker.stdout + worker.stderr).splitlines() if "console backend" in line]
         assert any("***@example.fi" in line for line in console)  # the documented console line, masked
         assert any(" sms " in line and "+358" in line and "*" in line for line in console)
+        assert "outbox: batch" in worker.stdout  # the worker prints a line per batch
 
 
 class TestDatabaseErrorsHideParameters:
