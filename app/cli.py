@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
         configure_logging(fmt=settings.log_format_name, level=settings.log_level)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
         return args.func(settings, args)
     except ConfigError as exc:
         lines = [line for line in str(exc).splitlines() if line.strip()]
