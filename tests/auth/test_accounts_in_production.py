@@ -27,7 +27,7 @@ async def from_address(app, address: str, **headers: str) -> AsyncIterator[httpx
 class TestLockoutPerAccountAndAddress:
     async def test_failures_elsewhere_do_not_lock_the_owner_out(self, app, client, make_user):
         user = await make_user("staff")
-        async with from_address(app, "203.0.113.66") as attacker:
+        async with from_address(app, "198.18.17.66") as attacker:
             for _ in range(5):
                 assert (await password_login(attacker, user.email, WRONG)).status_code == 401
             assert (await password_login(attacker, user.email, PASSWORD)).status_code == 429
@@ -37,12 +37,12 @@ class TestLockoutPerAccountAndAddress:
         strict = create_app(settings.model_copy(update={"login_max_failures_per_address": 3}))
         try:
             users = [await make_user("viewer") for _ in range(4)]
-            async with from_address(strict, "203.0.113.77") as guesser:
+            async with from_address(strict, "198.18.17.77") as guesser:
                 for user in users[:3]:
                     assert (await password_login(guesser, user.email, WRONG)).status_code == 401
                 refused = await password_login(guesser, users[3].email, PASSWORD)
                 assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
-            async with from_address(strict, "203.0.113.78") as other:
+            async with from_address(strict, "198.18.17.78") as other:
                 assert (await password_login(other, users[3].email, PASSWORD)).status_code == 200
         finally:
             await strict.state.db.engine.dispose()
@@ -61,28 +61,28 @@ class TestLockoutPerAccountAndAddress:
 class TestTrustedProxies:
     async def test_the_forwarded_address_counts_behind_a_trusted_proxy(self, app, make_user):
         user = await make_user("staff")
-        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "192.0.2.10"}) as via_proxy:
+        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "198.18.29.10"}) as via_proxy:
             for _ in range(5):
                 await password_login(via_proxy, user.email, WRONG)
             assert (await password_login(via_proxy, user.email, PASSWORD)).status_code == 429
-        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "192.0.2.11"}) as owner:
+        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "198.18.29.11"}) as owner:
             assert (await password_login(owner, user.email, PASSWORD)).status_code == 200
 
     async def test_an_untrusted_peer_cannot_choose_its_address(self, app, make_user):
         user = await make_user("staff")
-        async with from_address(app, "203.0.113.90", **{"X-Forwarded-For": "192.0.2.20"}) as spoofer:
+        async with from_address(app, "198.18.17.90", **{"X-Forwarded-For": "198.18.29.20"}) as spoofer:
             for _ in range(5):
                 await password_login(spoofer, user.email, WRONG)
         # The failures were counted against the peer, not the address it claimed.
-        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "192.0.2.20"}) as claimed:
+        async with from_address(app, "127.0.0.1", **{"X-Forwarded-For": "198.18.29.20"}) as claimed:
             assert (await password_login(claimed, user.email, PASSWORD)).status_code == 200
 
     @pytest.mark.parametrize(("peer", "header", "seen"), [
-        ("127.0.0.1", b"192.0.2.1", "192.0.2.1"),
-        ("127.0.0.1", b"198.51.100.1, 192.0.2.1", "192.0.2.1"),  # the nearest hop not ours
-        ("127.0.0.1", b"192.0.2.1, 10.0.0.5", "192.0.2.1"),       # 10.0.0.5 is a trusted proxy too
+        ("127.0.0.1", b"198.18.29.1", "198.18.29.1"),
+        ("127.0.0.1", b"198.51.100.1, 198.18.29.1", "198.18.29.1"),  # the nearest hop not ours
+        ("127.0.0.1", b"198.18.29.1, 10.0.0.5", "198.18.29.1"),       # 10.0.0.5 is a trusted proxy too
         ("127.0.0.1", b"10.0.0.4, 10.0.0.5", "10.0.0.4"),          # every hop trusted: the first
-        ("203.0.113.1", b"192.0.2.1", "203.0.113.1"),              # untrusted peer: header ignored
+        ("198.18.17.1", b"198.18.29.1", "198.18.17.1"),              # untrusted peer: header ignored
         ("127.0.0.1", None, "127.0.0.1"),
     ])
     def test_address_rules(self, peer, header, seen):
