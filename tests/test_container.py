@@ -90,7 +90,7 @@ class TestCompose:
             assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
             assert services[name]["environment"]["REKISTERI_ENV"] == "production"
             assert services[name]["environment"]["REKISTERI_DATABASE_URL"].startswith("postgresql://")
-            assert services[name]["environment"]["REKISTERI_SMTP_HOST"] == "mail"
+            assert services[name]["environment"]["REKISTERI_SMTP_HOST"] == "${REKISTERI_SMTP_HOST:-mail}"
             assert services[name]["build"] == "."
 
     def test_the_env_example_names_what_production_needs(self):
