@@ -50,6 +50,7 @@ class TestVersionAndErrors:
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.commits  # the command reads and writes the test's database from another process
 class TestResetPassword:
     async def test_break_glass_prints_a_one_time_password_lifts_the_lock_and_audits(
             self, client, controller, make_user, database_url, tmp_path):
@@ -73,6 +74,7 @@ class TestResetPassword:
         assert done.returncode == 2 and done.stderr.strip() == "rekisteri: no account with this email"
 
 
+@pytest.mark.commits
 class TestBootstrapProfile:
     async def test_the_profile_loads_when_a_controller_exists(self, client, controller, register_profile,
                                                              database_url, tmp_path):
@@ -99,6 +101,7 @@ class TestBootstrapProfile:
         assert "register profile loaded" in lines[0] and len(lines[-1]) == 20
 
 
+@pytest.mark.commits
 class TestRequestsDue:
     def test_nothing_overdue_exits_zero(self, tmp_path):
         url = f"sqlite:///{tmp_path / 'calm.db'}"
@@ -123,6 +126,7 @@ class TestRequestsDue:
             assert closed.status_code == 200, closed.text
 
 
+@pytest.mark.commits
 class TestMigrateLock:
     def test_a_second_migration_waits_for_the_first(self, database_url, is_postgres, tmp_path):
         """Hold the lock a running migration holds; `rekisteri migrate` says it waits, and finishes once it is free."""

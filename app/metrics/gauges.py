@@ -63,7 +63,7 @@ async def audit_chain_length(session: AsyncSession, now: datetime) -> Rows:
 
 def pool_in_use(database: Database) -> Rows:
     """Database connections checked out of this process's pool."""
-    checkedout = getattr(database.engine.pool, "checkedout", None)
+    checkedout = getattr(getattr(database.engine, "pool", None), "checkedout", None)
     return [({}, checkedout() if callable(checkedout) else 0)]
 
 

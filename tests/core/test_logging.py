@@ -151,6 +151,7 @@ def _leaks(output: str, secrets: Secrets) -> list[str]:
     return [value for value in secrets.all() if value and value in output]
 
 
+@pytest.mark.commits  # the served process and the worker read what the test wrote
 class TestNoPersonalDataInLogs:
     async def test_every_endpoint_family_and_the_worker(self, served, controller, register_profile, database_url,
                                                         tmp_path):
