@@ -1,19 +1,26 @@
-"""The `rekisteri` command: serve, migrate, bootstrap, purge, audit-verify, openapi, up, worker, requests due."""
+"""The `rekisteri` command: serve, migrate, bootstrap, reset-password, purge, audit-verify, openapi, up, worker,
+requests due. Failures print one line on stderr and exit non-zero, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import __version__
 from app.core.config import ConfigError, Settings, get_settings
 from app.core.errors import DomainError
+from app.core.logs import configure_logging, logging_config, redact
 from app.db import migrations
 from app.db.session import Database
 
@@ -38,15 +45,15 @@ def _run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
-    """Upgrade the database to the newest revision."""
-    migrations.upgrade(settings.database_url)
+    """Upgrade the database to the newest revision (concurrent runs wait for each other: a deploy step, run once)."""
+    migrations.upgrade(settings.database_url, waiting=lambda line: print(line, flush=True))
     print(f"database migrated to {migrations.head_revision()}")
     return 0
 
 
 def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
-    """Create the first controller and print its one-time password as the last line."""
-    from app.auth import service  # noqa: PLC0415 - keeps `rekisteri --help` fast
+    """Load the profile when one is given; create the first controller (password as the last line) if there is none."""
+    from app.auth import repository, service  # noqa: PLC0415 - keeps `rekisteri --help` fast
     from app.auth.principal import SYSTEM  # noqa: PLC0415
     from app.register import service as register  # noqa: PLC0415
     from app.wiring import build  # noqa: PLC0415
@@ -55,18 +62,41 @@ def cmd_bootstrap(settings: Settings, args: argparse.Namespace) -> int:
     profile = register.parse_profile_file(Path(args.profile)) if args.profile else None
 
     async def work(session: AsyncSession) -> Any:
-        created = await service.bootstrap_controller(session, email=args.email, full_name=args.name)
         if profile is not None:
             await register.put_profile(session, actor=SYSTEM, profile=profile, wiring=build(settings),
                                        allowlist=settings.callback_allowlist)
-        return created
+        if await repository.count_active_controllers(session) > 0:
+            return None
+        if not (args.email and args.name):
+            raise ConfigError("--email and --name are needed to create the first controller account")
+        return await service.bootstrap_controller(session, email=args.email, full_name=args.name)
 
     user = _run_in_session(settings, work)
-    print(f"controller account created: {user.email}")
     if profile is not None:
         print(f"register profile loaded: {profile.controller.name} ({args.profile})")
+    if user is None:
+        if profile is None:
+            raise ConfigError("a controller account already exists; to get back in, run "
+                              "`rekisteri reset-password --email <controller's email>`")
+        print("a controller account already exists; none created")
+        return 0
+    print(f"controller account created: {user.email}")
+    _print_one_time_password(user.one_time_password)
+    return 0
+
+
+def _print_one_time_password(password: str) -> None:
     print("log in with this one-time password and choose a new one (POST /v1/auth/password):")
-    print(user.one_time_password)
+    print(password)
+
+
+def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
+    """Break-glass on the server: a fresh one-time password (last line), lockouts lifted, audited."""
+    from app.auth import service  # noqa: PLC0415
+
+    user = _run_in_session(settings, lambda s: service.reset_password_by_email(s, email=args.email))
+    print(f"one-time password set for {user.email} ({user.role}); its tokens and login lockouts are cleared")
+    _print_one_time_password(user.one_time_password)
     return 0
 
 
@@ -105,7 +135,7 @@ def parse_days(value: str) -> int:
 
 
 def cmd_requests_due(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the request dashboard figures (as GET /v1/stats/requests) as JSON, for a cron job."""
+    """Print the request dashboard figures (as GET /v1/stats/requests) as JSON; exit 1 when any is overdue."""
     from datetime import timedelta  # noqa: PLC0415
 
     from app.auth.principal import SYSTEM  # noqa: PLC0415
@@ -113,6 +143,9 @@ def cmd_requests_due(settings: Settings, args: argparse.Namespace) -> int:
 
     figures = _run_in_session(settings, lambda s: service.stats(s, actor=SYSTEM, within=timedelta(days=args.within)))
     print(figures.model_dump_json(indent=2))
+    if figures.overdue:
+        print(f"rekisteri: {figures.overdue} request(s) overdue", file=sys.stderr)
+        return 1  # so cron (or any monitor running this) alerts
     return 0
 
 
@@ -141,12 +174,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run the HTTP service with uvicorn."""
     import uvicorn  # noqa: PLC0415
 
-    # A worker gets 30 s (not uvicorn's 5 s) to answer its supervisor: importing the app on a loaded machine
-    # takes longer, and a worker killed for it is restarted forever.
-    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers,
-                proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, log_level="info",
-                timeout_worker_healthcheck=30)
+    _fresh_metrics_dir()
+    # The service logs its own access lines (route templates, no query strings) and reads X-Forwarded-For
+    # itself (REKISTERI_TRUSTED_PROXIES), so uvicorn's access log and proxy handling are off. A worker gets
+    # 30 s (not uvicorn's 5 s) to answer its supervisor: importing the app on a loaded machine takes longer,
+    # and a worker killed for it is restarted forever.
+    uvicorn.run("app.main:app", host=args.host, port=args.port, workers=args.workers, proxy_headers=False,
+                access_log=False, server_header=False, timeout_worker_healthcheck=30,
+                log_config=logging_config(fmt=settings.log_format_name, level=settings.log_level))
     return 0
+
+
+def _fresh_metrics_dir() -> None:
+    """Empty PROMETHEUS_MULTIPROC_DIR before the workers start: counters of an earlier run must not add up."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for stale in Path(directory).glob("*.db"):
+            stale.unlink()
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -189,23 +234,26 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rekisteri", description="Rekisteri personal-data register service")
+    parser.add_argument("--version", action="version", version=f"rekisteri {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def serve_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--workers", type=int, default=1)
-        p.add_argument("--forwarded-allow-ips", default="127.0.0.1")
 
     serve = commands.add_parser("serve", help="run the HTTP service")
     serve_options(serve)
     serve.set_defaults(func=cmd_serve)
     commands.add_parser("migrate", help="migrate the database to the newest revision").set_defaults(func=cmd_migrate)
-    boot = commands.add_parser("bootstrap", help="create the first controller account")
-    boot.add_argument("--email", required=True)
-    boot.add_argument("--name", required=True)
-    boot.add_argument("--profile", help="a register profile JSON file to load as the first version")
+    boot = commands.add_parser("bootstrap", help="create the first controller account and/or load a register profile")
+    boot.add_argument("--email", help="email of the first controller (created only when there is none)")
+    boot.add_argument("--name", help="name of the first controller")
+    boot.add_argument("--profile", help="a register profile JSON file to load as a new version")
     boot.set_defaults(func=cmd_bootstrap)
+    reset = commands.add_parser("reset-password", help="break-glass: a new one-time password for an account")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(func=cmd_reset_password)
     purge = commands.add_parser("purge", help="delete data past its retention period")
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     purge.set_defaults(func=cmd_purge)
@@ -234,13 +282,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: one line on stderr and a non-zero exit for anything that fails."""
     args = _parser().parse_args(argv)
     try:
-        return args.func(get_settings(), args)
-    except (ConfigError, DomainError) as exc:
-        print(f"rekisteri: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+        settings = get_settings()
+        configure_logging(fmt=settings.log_format_name, level=settings.log_level)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+        return args.func(settings, args)
+    except ConfigError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        print(f"rekisteri: {lines[0]}", file=sys.stderr)
+        for line in lines[1:]:
+            print(f"  - {line}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "REKISTERI_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"rekisteri: {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"rekisteri: {exc.detail}", file=sys.stderr)
+        return 2
+    except (DBAPIError, OSError) as exc:
+        logging.getLogger("rekisteri.cli").debug("database error", exc_info=exc)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"rekisteri: the database is not reachable or refused the command: {redact(reason)[:200]}", file=sys.stderr)
+        return 3
+    except Exception as exc:  # noqa: BLE001 - a command-line tool answers in one line, not a traceback
+        logging.getLogger("rekisteri.cli").debug("unexpected error", exc_info=exc)
+        detail = redact(str(exc).splitlines()[0]) if str(exc) else ""
+        print(f"rekisteri: unexpected {type(exc).__name__}: {detail[:200]} (REKISTERI_LOG_LEVEL=DEBUG shows the "
+              "traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

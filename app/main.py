@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import api
+from app import __version__, api
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers, problem_openapi
 from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
+from app.metrics.router import router as metrics_router
 from app.outbox.worker import start_in_process
 from app.wiring import build as build_wiring
 
@@ -43,12 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await background.stop()
         await app.state.db.engine.dispose()
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="Rekisteri",
-        version="0.1.0",
+        version=__version__,
         summary="A personal-data register service (henkilörekisteri) for small companies",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.wiring = build_wiring(settings)  # the composition root: every domain's hooks, on this app only
@@ -56,13 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.openapi = problem_openapi(app)  # type: ignore[method-assign]
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api.router)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
                            expose_headers=["ETag", "X-Request-Id", "Retry-After"])
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
-    logging.getLogger("rekisteri").setLevel(logging.INFO)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, trusted_proxies=settings.trusted_proxies)
     return app
 
 

@@ -2,7 +2,7 @@
 
 Nothing registers itself when a module is imported. Each domain declares its parts next to its data
 (erasure steps, package sections, retention rules, completion handlers, purpose-usage checks, send
-checks, signing-key resolvers) and `build` puts them on one `Wiring` object, which `create_app` keeps on
+checks, signing-key resolvers, metrics gauges) and `build` puts them on one `Wiring` object, which `create_app` keeps on
 `app.state.wiring` and the CLI builds for its jobs. Two apps built in one process share nothing.
 """
 
@@ -19,6 +19,8 @@ from app.auth import service as auth_service
 from app.consents import repository as consents_repo
 from app.core.config import Settings
 from app.idempotency import retention as idempotency_retention
+from app.metrics import gauges as metrics_gauges
+from app.metrics.service import Gauge
 from app.outbox.service import OutboxHooks
 from app.register.retention import RetentionRule
 from app.register.service import PurposeUsageCheck
@@ -44,6 +46,7 @@ class Wiring:
     completion_handlers: dict[str, CompletionHandler] = field(default_factory=dict)
     purpose_usage_checks: list[PurposeUsageCheck] = field(default_factory=list)
     outbox: OutboxHooks = field(default_factory=OutboxHooks)
+    gauges: list[Gauge] = field(default_factory=list)
 
 
 def build(settings: Settings) -> Wiring:
@@ -63,6 +66,8 @@ def build(settings: Settings) -> Wiring:
     wiring.outbox.add_key_resolver("client", auth_service.callback_secret)
     wiring.outbox.add_key_resolver("request", requests_service.callback_secret)
     wiring.outbox.add_key_resolver("recipient", recipients.key_resolver(settings))
+    # GET /metrics: read from the database (or the process) at every scrape.
+    wiring.gauges += metrics_gauges.GAUGES
     return wiring
 
 

@@ -89,7 +89,7 @@ def one_round(http: httpx.Client, heavy: uuid.UUID) -> tuple[float, float, int, 
                                             "requester": {"name": "Raskas Asiakas"}})
     assert filed.status_code == 201, filed.text
     request_id = filed.json()["id"]
-    for action in ({"action": "verify", "method": "existing_account"}, {"action": "start"}):
+    for action in ({"action": "verify", "method": "strong_electronic_identification"}, {"action": "start"}):
         assert http.post(f"/v1/requests/{request_id}/transitions", json=action).status_code == 200
     started = time.perf_counter()
     done = http.post(f"/v1/requests/{request_id}/transitions", json={"action": "complete"})

@@ -27,6 +27,8 @@ class TestCompositionRoot:
         assert len(wiring.purpose_usage_checks) == 2
         assert set(wiring.outbox.send_checks) == {"waitlist_delivery"}
         assert set(wiring.outbox.key_resolvers) == {"client", "request", "recipient"}
+        assert {g.name for g in wiring.gauges} >= {"rekisteri_outbox_queue_depth", "rekisteri_requests_overdue",
+                                                   "rekisteri_audit_chain_length", "rekisteri_db_pool_in_use"}
         assert {(r.category, r.table) for r in wiring.retention_rules} >= {
             ("audit_log", "audit_entry"), ("login_attempts", "login_throttle"), ("api_replays", "idempotency_key"),
             ("waitlist_entries", "waitlist_entry"), ("customer_relationship", "relationship_record"),

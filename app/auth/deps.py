@@ -7,16 +7,27 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import OAuth2
 
 from app.auth import service
 from app.auth.principal import Principal
 from app.auth.roles import Scope
 from app.core.config import Settings
+from app.core.context import set_principal_id
 from app.core.errors import Forbidden, PasswordChangeRequired, Unauthorized
 from app.db.session import SessionDep
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from `POST /v1/auth/token`")
+TOKEN_URL = "/v1/auth/token"
+# The OpenAPI page's Authorize button logs a person in (password) or a machine client (client credentials);
+# a one-time password yields a token that may only change the password, as everywhere else.
+_oauth2 = OAuth2(
+    flows=OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL),
+                     clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL)),
+    scheme_name="OAuth2",
+    description="A bearer token from `POST /v1/auth/token`",
+    auto_error=False,
+)
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -39,14 +50,16 @@ async def authenticate(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    authorization: Annotated[str | None, Depends(_oauth2)],
 ) -> Caller:
     """Verify the bearer token of the Authorization header (never one in the query string)."""
     if "access_token" in request.query_params:
         raise Unauthorized("tokens are accepted only in the Authorization header")
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized()
-    principal, password_only = await service.principal_for_token(session, settings, token=credentials.credentials)
+    principal, password_only = await service.principal_for_token(session, settings, token=token.strip())
+    set_principal_id(principal.subject)
     return Caller(principal, password_only)
 
 

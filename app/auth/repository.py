@@ -76,3 +76,8 @@ async def lock_throttle(session: AsyncSession, *, key: str, now: datetime) -> Lo
 async def clear_throttle(session: AsyncSession, *, key: str) -> None:
     """Forget the failures of a login key after a success."""
     await session.execute(delete(LoginThrottle).where(LoginThrottle.key == key))
+
+
+async def clear_throttles(session: AsyncSession, *, prefix: str) -> None:
+    """Forget the failures of every login key starting with `prefix` (an account at any address)."""
+    await session.execute(delete(LoginThrottle).where(LoginThrottle.key.startswith(prefix, autoescape=True)))

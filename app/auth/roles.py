@@ -23,6 +23,7 @@ class Scope(StrEnum):
     exports_read = "exports:read"
     audit_read = "audit:read"
     stats_read = "stats:read"
+    metrics_read = "metrics:read"
 
 
 class Role(StrEnum):
@@ -37,7 +38,7 @@ class Role(StrEnum):
 
 
 STAFF_ROLES = (Role.controller, Role.staff, Role.auditor, Role.viewer)
-CLIENT_ROLES = (Role.integration, Role.automation)
+CLIENT_ROLES = (Role.integration, Role.automation, Role.viewer)
 
 _READS = {s for s in Scope if s.value.endswith(":read")}
 
@@ -49,7 +50,8 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
         Scope.requests_write, Scope.exports_read, Scope.stats_read,
     }),
     Role.auditor: frozenset(_READS),
-    Role.viewer: frozenset({Scope.register_read, Scope.stats_read}),
+    # Dashboards and Prometheus: aggregates only, never personal data.
+    Role.viewer: frozenset({Scope.register_read, Scope.stats_read, Scope.metrics_read}),
     Role.integration: frozenset({
         Scope.register_read, Scope.registrants_read, Scope.registrants_write, Scope.consents_read,
         Scope.consents_write, Scope.waitlist_read, Scope.waitlist_write,

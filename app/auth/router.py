@@ -79,12 +79,11 @@ async def token(
 
 
 @auth_router.get("/me", status_code=200, response_model=Me, responses=problem_responses(401, 403))
-async def me(caller: CallerDep) -> Me:
-    """Who the token speaks for, with its role and scopes."""
+async def me(caller: CallerDep, session: SessionDep) -> Me:
+    """Who the token speaks for: a person's name and email, or a client's name and system; role and scopes."""
     if caller.password_change_only:
         raise PasswordChangeRequired("this token may only change the password: POST /v1/auth/password")
-    p = caller.principal
-    return Me(kind=p.kind, id=p.id, name=p.name, role=p.role, scopes=service.scope_names(p), system=p.system)
+    return await service.describe(session, principal=caller.principal)
 
 
 @auth_router.post("/password", status_code=200, response_model=TokenResponse, responses=problem_responses(401, 403, 422))

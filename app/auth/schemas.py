@@ -15,7 +15,7 @@ from app.core.types import Name, line
 PASSWORD_MIN_LENGTH = 12
 
 StaffRole = Literal["controller", "staff", "auditor", "viewer"]
-ClientRole = Literal["integration", "automation"]
+ClientRole = Literal["integration", "automation", "viewer"]
 SystemName = line(64, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
 
 
@@ -39,9 +39,10 @@ class Me(ResponseModel):
     kind: Literal["user", "client"]
     id: uuid.UUID
     name: str
+    email: str | None = Field(default=None, description="A named person's email (none for machine clients)")
     role: Role
     scopes: list[str]
-    system: str | None = None
+    system: str | None = Field(default=None, description="The external system a machine client speaks for")
 
 
 class PasswordChange(RequestModel):

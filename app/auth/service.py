@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from anyio import to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
+from app.auth import passwords
 from app.auth import repository as repo
 from app.auth.models import ApiClient, UserAccount
 from app.auth.principal import SYSTEM, Principal, PrincipalKind
@@ -17,6 +20,7 @@ from app.auth.schemas import (
     ClientCreate,
     ClientRead,
     ClientWithSecret,
+    Me,
     TokenResponse,
     UserCreate,
     UserRead,
@@ -25,6 +29,7 @@ from app.auth.schemas import (
 )
 from app.core import clock, security
 from app.core.config import Settings
+from app.core.context import current_client_addr
 from app.core.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox.urls import validate_callback_url
@@ -70,25 +75,52 @@ def _mask(email: str) -> str:
 
 # --- logins -------------------------------------------------------------------------------
 
-async def _check_lock(session: AsyncSession, settings: Settings, *, key: str, actor: Principal) -> None:
-    now = clock.utcnow()
-    throttle = await repo.lock_throttle(session, key=key, now=now)
-    if throttle.locked_until and throttle.locked_until > now:
-        audit.record(session, actor=actor, action="auth.login", outcome="locked")
-        await session.commit()
-        raise TooManyRequests("too many failed logins; try again later",
-                              retry_after=int((throttle.locked_until - now).total_seconds()) + 1,
-                              extra=_oauth_error("invalid_grant"))
+@dataclass(frozen=True)
+class _Limit:
+    """One throttle a login attempt counts against: its key and how many failures lock it."""
+
+    key: str
+    max_failures: int
 
 
-async def _fail(session: AsyncSession, settings: Settings, *, key: str, actor: Principal, code: str) -> InvalidGrant:
+def _limits(settings: Settings, account: str) -> list[_Limit]:
+    """The account at this source address, and the source address across all accounts.
+
+    Counting the account per address means a stranger's guesses elsewhere cannot lock a person out of
+    their own machine; the address limit stops one source from guessing over many accounts.
+    """
+    address = current_client_addr() or "unknown"
+    return [_Limit(f"{account_key(account)}|{address}", settings.login_max_failures),
+            _Limit(f"addr:{address}", settings.login_max_failures_per_address)]
+
+
+def account_key(account: str) -> str:
+    """The throttle-key prefix of an account (`user:<email>` or `client:<id>`), hashed: no emails in the table."""
+    return "acct:" + hashlib.sha256(account.strip().lower().encode()).hexdigest()[:40]
+
+
+async def _check_lock(session: AsyncSession, *, limits: list[_Limit], actor: Principal) -> None:
     now = clock.utcnow()
-    throttle = await repo.lock_throttle(session, key=key, now=now)
-    if now - throttle.window_started_at > timedelta(seconds=settings.login_window_seconds):
-        throttle.failures, throttle.window_started_at = 0, now
-    throttle.failures += 1
-    if throttle.failures >= settings.login_max_failures:
-        throttle.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+    for limit in limits:
+        throttle = await repo.lock_throttle(session, key=limit.key, now=now)
+        if throttle.locked_until and throttle.locked_until > now:
+            audit.record(session, actor=actor, action="auth.login", outcome="locked")
+            await session.commit()
+            raise TooManyRequests("too many failed logins; try again later",
+                                  retry_after=int((throttle.locked_until - now).total_seconds()) + 1,
+                                  extra=_oauth_error("invalid_grant"))
+
+
+async def _fail(session: AsyncSession, settings: Settings, *, limits: list[_Limit], actor: Principal,
+                code: str) -> InvalidGrant:
+    now = clock.utcnow()
+    for limit in limits:
+        throttle = await repo.lock_throttle(session, key=limit.key, now=now)
+        if now - throttle.window_started_at > timedelta(seconds=settings.login_window_seconds):
+            throttle.failures, throttle.window_started_at = 0, now
+        throttle.failures += 1
+        if throttle.failures >= limit.max_failures:
+            throttle.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
     audit.record(session, actor=actor, action="auth.login", outcome="failure")
     # The failure must survive the error response: commit before raising.
     await session.commit()
@@ -98,17 +130,17 @@ async def _fail(session: AsyncSession, settings: Settings, *, key: str, actor: P
 async def login_with_password(
     session: AsyncSession, settings: Settings, *, email: str, password: str, scope: str | None
 ) -> TokenResponse:
-    """The password grant: a token for a named person, throttled per account."""
-    key = "user:" + email.strip().lower()
+    """The password grant: a token for a named person, throttled per account and source address."""
+    limits = _limits(settings, "user:" + email)
     unknown = Principal(kind=PrincipalKind.anonymous, id=None, name=_mask(email.strip().lower()), role=None)
-    await _check_lock(session, settings, key=key, actor=unknown)
+    await _check_lock(session, limits=limits, actor=unknown)
     user = await repo.user_by_email(session, email=email.strip())
     usable = user is not None and user.active
     ok = await to_thread.run_sync(security.verify_password, password, user.password_hash if usable else None)
     if not ok or user is None:
-        raise await _fail(session, settings, key=key, actor=_user_principal(user) if user else unknown,
+        raise await _fail(session, settings, limits=limits, actor=_user_principal(user) if user else unknown,
                           code="invalid_grant")
-    await repo.clear_throttle(session, key=key)
+    await repo.clear_throttle(session, key=limits[0].key)
     principal = _user_principal(user)
     audit.record(session, actor=principal, action="auth.login", resource_type="user", resource_id=user.id,
                  details={"grant": "password", "one_time_password": user.must_change_password})
@@ -124,19 +156,19 @@ async def login_with_password(
 async def login_with_client(
     session: AsyncSession, settings: Settings, *, client_id: str, secret: str, scope: str | None
 ) -> TokenResponse:
-    """The client-credentials grant: a token for a machine client, throttled per client id."""
-    key = "client:" + client_id.strip().lower()
+    """The client-credentials grant: a token for a machine client, throttled per client id and source address."""
+    limits = _limits(settings, "client:" + client_id)
     unknown = Principal(kind=PrincipalKind.anonymous, id=None, name=f"client {client_id[:40]}", role=None)
-    await _check_lock(session, settings, key=key, actor=unknown)
+    await _check_lock(session, limits=limits, actor=unknown)
     try:
         client = await repo.client_by_id(session, client_id=uuid.UUID(client_id))
     except ValueError:
         client = None
     usable = client is not None and client.revoked_at is None
     if not security.verify_secret(secret, client.secret_hash if usable else None) or client is None:
-        raise await _fail(session, settings, key=key, actor=_client_principal(client) if client else unknown,
+        raise await _fail(session, settings, limits=limits, actor=_client_principal(client) if client else unknown,
                           code="invalid_client")
-    await repo.clear_throttle(session, key=key)
+    await repo.clear_throttle(session, key=limits[0].key)
     principal = _client_principal(client)
     audit.record(session, actor=principal, action="auth.login", resource_type="client", resource_id=client.id,
                  details={"grant": "client_credentials"})
@@ -199,6 +231,10 @@ async def change_password(
         raise Invalid("the current password is wrong", loc=["body", "current_password"])
     if new == current:
         raise Invalid("the new password must differ from the current one", loc=["body", "new_password"])
+    known = [user.email, *user.full_name.split(), "rekisteri"]
+    reason = await to_thread.run_sync(lambda: passwords.weakness(new, user_inputs=known))
+    if reason:
+        raise Invalid(reason, loc=["body", "new_password"])
     user.password_hash = await to_thread.run_sync(security.hash_password, new)
     user.must_change_password = False
     user.token_generation += 1
@@ -234,6 +270,14 @@ async def bootstrap_controller(session: AsyncSession, *, email: str, full_name: 
     if await repo.count_active_controllers(session) > 0:
         raise Conflict("a controller account already exists")
     return await create_user(session, actor=SYSTEM, data=UserCreate(email=email, full_name=full_name, role="controller"))
+
+
+async def reset_password_by_email(session: AsyncSession, *, email: str) -> UserWithPassword:
+    """Break-glass on the server (`rekisteri reset-password`): a fresh one-time password, audited as the system."""
+    user = await repo.user_by_email(session, email=email.strip())
+    if user is None:
+        raise NotFound("no account with this email")
+    return await reset_password(session, actor=SYSTEM, user_id=user.id, via="cli")
 
 
 async def _user(session: AsyncSession, user_id: uuid.UUID) -> UserAccount:
@@ -275,14 +319,18 @@ async def update_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
     return UserRead.model_validate(user)
 
 
-async def reset_password(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID) -> UserWithPassword:
-    """A new one-time password for an account; its tokens stop working."""
+async def reset_password(session: AsyncSession, *, actor: Principal, user_id: uuid.UUID,
+                         via: str | None = None) -> UserWithPassword:
+    """A new one-time password for an account; its tokens stop working and its login lockouts are lifted."""
     user = await _user(session, user_id)
     password, user.password_hash = await _new_password_hash()
     user.must_change_password = True
     user.token_generation += 1
+    # The person is let back in from everywhere their own failures had locked them out of.
+    await repo.clear_throttles(session, prefix=account_key("user:" + user.email) + "|")
     await session.flush()
-    audit.record(session, actor=actor, action="user.password_reset", resource_type="user", resource_id=user.id)
+    audit.record(session, actor=actor, action="user.password_reset", resource_type="user", resource_id=user.id,
+                 details={"via": via} if via else None)
     return UserWithPassword(**UserRead.model_validate(user).model_dump(), one_time_password=password)
 
 
@@ -366,6 +414,16 @@ async def callback_secret(session: AsyncSession, client_id: str) -> str | None:
     except ValueError:
         return None
     return client.callback_secret if client is not None and client.revoked_at is None else None
+
+
+async def describe(session: AsyncSession, *, principal: Principal) -> Me:
+    """The caller as `GET /v1/auth/me` shows it (the account was loaded when the token was checked)."""
+    email = None
+    if principal.kind == "user" and principal.id is not None:
+        user = await repo.user_by_id(session, user_id=principal.id)
+        email = user.email if user else None
+    return Me(kind=principal.kind, id=principal.id, name=principal.name, email=email, role=principal.role,
+              scopes=scope_names(principal), system=principal.system)
 
 
 def scope_names(principal: Principal) -> list[str]:

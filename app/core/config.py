@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -20,7 +21,11 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "dev", "development", 
 
 
 class ConfigError(RuntimeError):
-    """The configuration cannot be used; the message says why."""
+    """The configuration cannot be used; the message says why (one line per problem)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 class Settings(BaseSettings):
@@ -32,6 +37,13 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(default=40, ge=1, le=500)
     db_echo: bool = False
+    # None: JSON lines in production, readable lines in development.
+    log_format: Literal["json", "text"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # None: the OpenAPI page and document are served in development, 404 in production unless "on".
+    docs: Literal["on", "off"] | None = None
+    # Peers whose X-Forwarded-For is believed (addresses or networks, comma-separated; `*` for any).
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
 
     jwt_secret: SecretStr | None = None
     jwt_secret_file: Path = Path(".rekisteri-jwt-secret")
@@ -44,7 +56,10 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     password_change_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
 
+    # Counted per account AND source address, so nobody elsewhere can lock a person out of their own machine.
     login_max_failures: int = Field(default=5, ge=1)
+    # Counted per source address across all accounts (password guessing over many accounts).
+    login_max_failures_per_address: int = Field(default=20, ge=1)
     login_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
 
@@ -60,7 +75,9 @@ class Settings(BaseSettings):
     page_limit_default: int = 50
     page_limit_max: int = 500
 
-    # Delivery (app/outbox). Backends default to "console" when nothing real is configured.
+    # Delivery (app/outbox). Backends default to "console" when nothing real is configured;
+    # "console" here sends nothing at all, which production accepts only when asked for this way.
+    delivery: Literal["auto", "console"] = "auto"
     worker_in_process: bool | None = None  # None: on in development, off in production
     outbox_batch_size: int = Field(default=100, ge=1, le=5000)
     outbox_concurrency: int = Field(default=8, ge=1, le=256)
@@ -88,12 +105,30 @@ class Settings(BaseSettings):
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).
     callback_allowlist: Annotated[list[str], NoDecode] = []
 
-    @field_validator("callback_allowlist", mode="before")
+    @field_validator("callback_allowlist", "trusted_proxies", mode="before")
     @classmethod
-    def _split_allowlist(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [host.strip().lower() for host in value.split(",") if host.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @property
+    def log_format_name(self) -> str:
+        """`json` in production, `text` in development, unless set."""
+        return self.log_format or ("json" if self.env == "production" else "text")
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether /docs and /openapi.json are served."""
+        return self.docs == "on" if self.docs else self.env == "development"
 
     @property
     def runs_worker_in_process(self) -> bool:
@@ -102,35 +137,69 @@ class Settings(BaseSettings):
 
     @property
     def email_backend_name(self) -> str:
-        """`smtp` when a host is configured (or asked for), else `console`."""
+        """`smtp` when a host is configured (or asked for), else `console`; always `console` with DELIVERY=console."""
+        if self.delivery == "console":
+            return "console"
         return self.email_backend or ("smtp" if self.smtp_host else "console")
 
     @property
     def sms_backend_name(self) -> str:
-        """`http` when a gateway is configured (or asked for), else `console`."""
+        """`http` when a gateway is configured (or asked for), else `console`; always `console` with DELIVERY=console."""
+        if self.delivery == "console":
+            return "console"
         return self.sms_backend or ("http" if self.sms_gateway_url else "console")
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.env != "production":
-            return self
-        if self.database_url == DEFAULT_DATABASE_URL:
-            raise ConfigError("REKISTERI_DATABASE_URL must be set in production (the SQLite default is for development)")
-        if self.jwt_algorithm == "HS256":
-            if self.jwt_secret is None:
-                raise ConfigError("REKISTERI_JWT_SECRET is required in production")
-            value = self.jwt_secret.get_secret_value()
-            if value.strip().lower() in PLACEHOLDER_SECRETS or len(set(value)) < 8:
-                raise ConfigError("REKISTERI_JWT_SECRET is a placeholder; generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
-            if len(value) < MIN_SECRET_LENGTH:
-                raise ConfigError(f"REKISTERI_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters")
-        elif not (self.jwt_private_key_file and self.jwt_public_key_file):
-            raise ConfigError(f"{self.jwt_algorithm} needs REKISTERI_JWT_PRIVATE_KEY_FILE and REKISTERI_JWT_PUBLIC_KEY_FILE")
-        if self.email_backend_name == "smtp" and not self.smtp_host:
-            raise ConfigError("REKISTERI_EMAIL_BACKEND=smtp needs REKISTERI_SMTP_HOST")
-        if self.sms_backend_name == "http" and not (self.sms_gateway_url and self.sms_gateway_token):
-            raise ConfigError("REKISTERI_SMS_BACKEND=http needs REKISTERI_SMS_GATEWAY_URL and REKISTERI_SMS_GATEWAY_TOKEN")
+        problems = self.unsafe_settings()
+        if problems:
+            raise ConfigError("refusing to start in production; fix these settings:", *problems)
         return self
+
+    def unsafe_settings(self) -> list[str]:
+        """Every setting production refuses, one line each (empty in development)."""
+        if self.env != "production":
+            return []
+        problems = []
+        if self.database_url == DEFAULT_DATABASE_URL:
+            problems.append("REKISTERI_DATABASE_URL must be set (the SQLite default is for development)")
+        problems += self._unsafe_keys()
+        if "public_base_url" not in self.model_fields_set:
+            problems.append("REKISTERI_PUBLIC_BASE_URL must be set to the https address clients reach the service at")
+        elif not self.public_base_url.startswith("https://"):
+            problems.append("REKISTERI_PUBLIC_BASE_URL must be an https:// URL (links in notices and receipts)")
+        if self.delivery != "console":
+            if self.email_backend_name == "console":
+                problems.append("REKISTERI_SMTP_HOST must be set: email would only be printed, not sent "
+                                "(or set REKISTERI_DELIVERY=console on purpose)")
+            elif not self.smtp_host:
+                problems.append("REKISTERI_EMAIL_BACKEND=smtp needs REKISTERI_SMTP_HOST")
+            if self.sms_backend_name == "console":
+                problems.append("REKISTERI_SMS_GATEWAY_URL and REKISTERI_SMS_GATEWAY_TOKEN must be set: SMS would only "
+                                "be printed, not sent (or set REKISTERI_DELIVERY=console on purpose)")
+            elif not (self.sms_gateway_url and self.sms_gateway_token):
+                problems.append("REKISTERI_SMS_BACKEND=http needs REKISTERI_SMS_GATEWAY_URL and REKISTERI_SMS_GATEWAY_TOKEN")
+        if self.db_echo:
+            problems.append("REKISTERI_DB_ECHO must be off (it prints every statement)")
+        if "*" in self.cors_origins:
+            problems.append("REKISTERI_CORS_ORIGINS must list origins, not `*`")
+        return problems
+
+    def _unsafe_keys(self) -> list[str]:
+        if self.jwt_algorithm != "HS256":
+            if self.jwt_private_key_file and self.jwt_public_key_file:
+                return []
+            return [f"REKISTERI_JWT_ALGORITHM={self.jwt_algorithm} needs REKISTERI_JWT_PRIVATE_KEY_FILE and "
+                    "REKISTERI_JWT_PUBLIC_KEY_FILE"]
+        if self.jwt_secret is None:
+            return ["REKISTERI_JWT_SECRET is required (or key files with REKISTERI_JWT_ALGORITHM=RS256/ES256)"]
+        value = self.jwt_secret.get_secret_value()
+        if value.strip().lower() in PLACEHOLDER_SECRETS or len(set(value)) < 8:
+            return ["REKISTERI_JWT_SECRET is a placeholder; generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"]
+        if len(value) < MIN_SECRET_LENGTH:
+            return [f"REKISTERI_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters"]
+        return []
 
     def signing_key(self) -> str:
         """The key tokens are signed with."""

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.context import current_request_id
+from app.core.context import current_request_id, route_template
 
 log = logging.getLogger("rekisteri")
 
@@ -207,15 +207,16 @@ async def _outage(request: Request, exc: Exception) -> JSONResponse:
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def unexpected_response(path: str, exc: BaseException) -> JSONResponse:
+def unexpected_response(route: str, exc: BaseException) -> JSONResponse:
     """The 500 problem for an error nothing else handled (logged with its traceback, never shown)."""
-    log.error("unhandled error request_id=%s path=%s", current_request_id(), path, exc_info=exc)
+    # The route template, not the path: paths carry ids and sometimes personal data.
+    log.error("unhandled error request_id=%s route=%s", current_request_id(), route, exc_info=exc)
     return problem_response(500, slug="internal-error", title="Internal server error",
                             detail="an unexpected error occurred; quote the request id when reporting it")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    return unexpected_response(request.url.path, exc)
+    return unexpected_response(route_template(request.scope), exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

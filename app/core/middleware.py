@@ -1,7 +1,8 @@
-"""Pure ASGI middleware: request ids, body size and content-type limits, access log."""
+"""Pure ASGI middleware: request ids, client address, body size and content-type limits, access log, metrics."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 import uuid
@@ -10,8 +11,9 @@ from typing import Any
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.context import set_request
+from app.core.context import route_template, set_request
 from app.core.errors import problem_response, unexpected_response
+from app.core.metrics import observe_request
 
 log = logging.getLogger("rekisteri.access")
 
@@ -32,9 +34,10 @@ class _TooLarge(StarletteHTTPException):
 class RequestGuard:
     """Tags each request with an id, refuses oversized bodies (413) and wrong content types (415)."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, trusted_proxies: list[str] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.proxies = TrustedProxies(trusted_proxies or [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +46,8 @@ class RequestGuard:
         headers = dict(scope["headers"])
         request_id = _request_id(headers.get(b"x-request-id"))
         client = scope.get("client")
-        set_request(request_id, client[0] if client else None)
+        facts = set_request(request_id, self.proxies.client_address(client[0] if client else None,
+                                                                    headers.get(b"x-forwarded-for")))
         started = time.perf_counter()
         status_holder: dict[str, Any] = {}
 
@@ -65,10 +69,15 @@ class RequestGuard:
                 # makes uvicorn drop the keep-alive connection; once the response has started nothing can.
                 if "status" in status_holder:
                     raise
-                await unexpected_response(scope["path"], exc)(scope, receive, send_with_id)
-        # Path and status only: query strings may carry personal data (e.g. ?email=).
-        log.info("%s %s %s %.1fms rid=%s", scope["method"], scope["path"], status_holder.get("status"),
-                 (time.perf_counter() - started) * 1000, request_id)
+                await unexpected_response(route_template(scope), exc)(scope, receive, send_with_id)
+        seconds = time.perf_counter() - started
+        # The route template, never the path: paths and query strings may carry personal data (e.g. ?email=).
+        route = route_template(scope)
+        status = status_holder.get("status", 500)
+        observe_request(method=scope["method"], route=route, status=status, seconds=seconds)
+        log.info("%s %s %s %.1fms", scope["method"], route, status, seconds * 1000,
+                 extra={"method": scope["method"], "route": route, "status": status,
+                        "duration_ms": round(seconds * 1000, 1), "principal": facts.get("principal")})
 
     def _refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Any:
         if scope["method"].encode() not in BODY_METHODS:
@@ -105,6 +114,40 @@ class RequestGuard:
             return message
 
         return wrapped
+
+
+class TrustedProxies:
+    """Whose `X-Forwarded-For` is believed (REKISTERI_TRUSTED_PROXIES; as uvicorn's --forwarded-allow-ips)."""
+
+    def __init__(self, entries: list[str]) -> None:
+        self.everyone = "*" in entries
+        self.networks = [ipaddress.ip_network(e, strict=False) for e in entries if e != "*"]
+
+    def trusts(self, address: str | None) -> bool:
+        """Whether a hop is one of our proxies."""
+        if address is None:
+            return False
+        if self.everyone:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def client_address(self, peer: str | None, forwarded_for: bytes | None) -> str | None:
+        """The peer, or, when the peer is a trusted proxy, the nearest untrusted `X-Forwarded-For` hop.
+
+        Walking from the right skips only hops we trust, so a client cannot pick its address by sending
+        its own header; with every hop trusted this is the first one.
+        """
+        if not forwarded_for or not self.trusts(peer):
+            return peer
+        hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop[:64]
+        return hops[0][:64] if hops else peer
 
 
 def _request_id(given: bytes | None) -> str:

@@ -45,13 +45,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """An async engine for the configured database."""
     url = async_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=settings.db_echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=settings.db_echo, hide_parameters=True, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url,
         echo=settings.db_echo,
+        # Parameters are personal data: errors and echoed statements never show them.
+        hide_parameters=True,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=False,

@@ -40,6 +40,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "subject_request": "contact_details",  # the requester's name and contacts, the changes asked for
     "subject_request_event": "customer_relationship",  # each transition of a request
     "subject_request_package": "customer_relationship",  # the frozen copy of everything held on the person
+    "subject_request_confirmation": "contact_details",  # where a confirmation link went (masked)
     # Waitlist data is the singing school's `waitlist_entries` category (its retention rule uses that code), but
     # the map must name a category both example profiles have: name, age, guardian, email and phone are contact
     # details; who was notified of which slot is customer relationship.

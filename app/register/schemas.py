@@ -6,12 +6,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 import isodate
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, ValidationInfo, field_validator
 
 from app.core.schemas import RequestModel, ResponseModel
-from app.core.types import line, text
+from app.core.types import check_json, line, text
 from app.core.validators import validate_business_id
 
 # EU member states, Iceland, Liechtenstein and Norway (the EEA), and "EU" for "within the EU/EEA".
@@ -74,13 +76,32 @@ class Channel(StrEnum):
 
 
 class RequestChannel(StrEnum):
-    """How a data-subject request may be sent."""
+    """How a data-subject request arrived; every channel is accepted (GDPR Art. 12(2), EDPB Guidelines 01/2022)."""
 
-    letter = "letter"
-    in_person = "in_person"
     email = "email"
     web_form = "web_form"
+    phone = "phone"
+    letter = "letter"
+    in_person = "in_person"
     api = "api"
+    other = "other"
+
+
+class IdentityMethod(StrEnum):
+    """How the identity of the person behind a request is verified (proportionately, EDPB Guidelines 01/2022)."""
+
+    known_contact = "known_contact"
+    strong_electronic_identification = "strong_electronic_identification"
+    signed_letter = "signed_letter"
+    in_person = "in_person"
+    guardian = "guardian"
+
+
+RIGHT_TYPES = ("access", "rectification", "erasure", "restriction", "portability", "objection")
+# Methods that need neither paper nor a visit: the profile must accept one of them for every type, because
+# the controller must facilitate the rights (Art. 12(2)) and may not demand a hand signature.
+REMOTE_METHODS = frozenset({IdentityMethod.known_contact, IdentityMethod.strong_electronic_identification})
+RightType = line(20, pattern="^(" + "|".join(RIGHT_TYPES) + ")$")
 
 
 class RecipientRole(StrEnum):
@@ -236,16 +257,52 @@ class Recipient(RequestModel):
         return value
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Helsinki") from exc
+    return value
+
+
+def _holiday_country(value: str) -> str:
+    if value not in holidays.list_supported_countries():
+        raise ValueError(f"no public-holiday calendar for {value!r}; an ISO 3166 code such as FI")
+    return value
+
+
 class RightsPolicy(RequestModel):
     """How the controller answers data-subject requests."""
 
     free_access_interval_months: int = Field(default=12, ge=0, le=120)
     response_time: IsoDuration = "P1M"
     extension: IsoDuration = "P2M"
-    request_channels: list[RequestChannel] = Field(min_length=1, max_length=5)
+    # The channels the statement advertises; a request by any other channel is still accepted and flagged.
+    request_channels: list[RequestChannel] = Field(min_length=1, max_length=7)
+    # Kept so older profiles load; a hand signature is never demanded (EDPB Guidelines 01/2022), so it
+    # no longer blocks the verification of an unsigned letter.
     signature_required: bool = False
+    # Which identity methods suffice for each request type; types not named accept every method.
+    identity_methods: Annotated[dict[RightType, list[IdentityMethod]], AfterValidator(check_json)] = Field(
+        default_factory=dict)
+    # The calendar deadlines are counted on (Regulation 1182/71 Art. 2 and 3): a zone and a holiday country.
+    time_zone: Annotated[line(64), AfterValidator(_time_zone)] = "Europe/Helsinki"
+    holidays: Annotated[line(2, pattern=r"^[A-Z]{2}$"), AfterValidator(_holiday_country)] = "FI"
     guardian_age: int = Field(default=13, ge=0, le=18)
     instructions: LocalizedText | None = None
+
+    @field_validator("identity_methods")
+    @classmethod
+    def _proportionate(cls, value: dict[str, list[IdentityMethod]]) -> dict[str, list[IdentityMethod]]:
+        for type_, methods in value.items():
+            if not REMOTE_METHODS & set(methods):
+                raise ValueError(f"{type_} requests must accept known_contact or strong_electronic_identification: "
+                                 "a signature or a visit may not be the only way (GDPR Art. 12(2))")
+        return value
+
+    def methods_for(self, request_type: str) -> list[IdentityMethod]:
+        """The identity methods that suffice for a request type."""
+        return self.identity_methods.get(request_type) or list(IdentityMethod)
 
 
 def _unique_codes(items: list[Any], what: str) -> list[Any]:

@@ -171,16 +171,13 @@ def _retention(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
 
 def _rights(p: RegisterProfile, t: dict[str, Any], lang: str) -> tuple[list[str], list[str]]:
     r, policy = t["rights"], p.rights_policy
-    months = policy.free_access_interval_months
-    free = r["free_interval"].format(months=months) if months else r["free_always"]
     channels = ", ".join(t["request_channels"][c] for c in policy.request_channels)
     paragraphs = [
-        f"{r['access']} {free} {r['paid']}",
+        f"{r['access']} {r['fee']}",
         r["rectification"], r["erasure"], r["restriction"], r["portability"], r["objection"], r["withdraw"],
         r["deadline"].format(response=human_duration(policy.response_time, t),
                              extension=human_duration(policy.extension, t)),
-        r["channels"].format(channels=channels) + (f" {r['signature']}" if policy.signature_required else "")
-        + f" {r['identity']}",
+        f"{r['channels'].format(channels=channels)} {r['any_channel']} {r['identity']}",
         r["guardian"].format(age=policy.guardian_age),
     ]
     if policy.instructions:

@@ -78,10 +78,11 @@ TEXTS: dict[str, dict[str, Any]] = {
         "rights": {
             "access": ("Tarkastusoikeus (15 artikla): rekisteröidyllä on oikeus saada tietää, käsitelläänkö häntä "
                        "koskevia henkilötietoja, ja saada jäljennös tiedoista."),
-            "free_interval": "Tarkastuspyyntö on maksuton kerran {months} kuukauden aikana.",
-            "free_always": "Tarkastuspyyntö on aina maksuton.",
-            "paid": ("Tätä useammin esitetystä, selvästi perusteettomasta tai kohtuuttomasta pyynnöstä voidaan "
-                     "periä kohtuullinen hallinnollisiin kustannuksiin perustuva maksu (12 artiklan 5 kohta)."),
+            "fee": ("Ensimmäinen jäljennös tiedoista on aina maksuton. Kohtuullisen, hallinnollisiin kustannuksiin "
+                    "perustuvan maksun voi periä vain pyytämistäsi lisäjäljennöksistä (15 artiklan 3 kohta) tai "
+                    "selvästi perusteettomasta tai kohtuuttomasta pyynnöstä (12 artiklan 5 kohta); silloin perustelut "
+                    "kirjataan ja sinulle kerrotaan oikeudestasi tehdä valitus. Pyynnön toistaminen ei yksin ole "
+                    "syy periä maksua."),
             "rectification": ("Oikeus tietojen oikaisemiseen (16 artikla): virheelliset ja puutteelliset tiedot "
                               "korjataan pyynnöstä. Pyynnössä on yksilöitävä virheelliset tiedot ja oikeat tiedot."),
             "erasure": ("Oikeus tietojen poistamiseen (17 artikla): tiedot poistetaan pyynnöstä, ellei niiden "
@@ -100,15 +101,18 @@ TEXTS: dict[str, dict[str, Any]] = {
                          "määrän vuoksi; lisäaika on enintään {extension}. Pidennyksestä ja sen syystä ilmoitetaan "
                          "kuukauden kuluessa pyynnön vastaanottamisesta."),
             "channels": "Pyynnön voi esittää: {channels}.",
-            "signature": "Kirjallinen tarkastuspyyntö on allekirjoitettava.",
-            "identity": "Pyynnön esittäjän henkilöllisyys tarkistetaan ennen kuin tietoja luovutetaan.",
+            "any_channel": "Pyynnön voi esittää myös muulla tavalla; se käsitellään samoin.",
+            "identity": ("Pyynnön esittäjän henkilöllisyys tarkistetaan ennen kuin tietoja luovutetaan, esimerkiksi "
+                         "vahvistuslinkillä rekisterissä jo olevaan sähköpostiosoitteeseen tai puhelinnumeroon tai "
+                         "vahvalla sähköisellä tunnistautumisella; allekirjoitusta ei vaadita."),
             "complaint": ("Rekisteröidyllä on oikeus tehdä valitus valvontaviranomaiselle, Suomessa "
                           "tietosuojavaltuutetun toimistolle (tietosuoja.fi), jos hän katsoo, että häntä "
                           "koskevien henkilötietojen käsittelyssä rikotaan tietosuoja-asetusta."),
         },
         "request_channels": {"letter": "kirjeellä", "in_person": "henkilökohtaisesti rekisterinpitäjän luona",
                              "email": "sähköpostilla", "web_form": "verkkolomakkeella",
-                             "api": "sähköisen rajapinnan kautta"},
+                             "api": "sähköisen rajapinnan kautta", "phone": "puhelimitse",
+                             "other": "muulla tavalla"},
         "no_cookies": "Palvelussa ei käytetä evästeitä.",
     },
     "en": {
@@ -182,10 +186,10 @@ TEXTS: dict[str, dict[str, Any]] = {
         "rights": {
             "access": ("Right of access (Art. 15): you may find out whether data about you is processed and "
                        "get a copy of it."),
-            "free_interval": "An access request is free of charge once every {months} months.",
-            "free_always": "An access request is always free of charge.",
-            "paid": ("For more frequent, manifestly unfounded or excessive requests a reasonable fee based on "
-                     "administrative costs may be charged (Art. 12(5))."),
+            "fee": ("The first copy of your data is always free of charge. A reasonable fee based on administrative "
+                    "costs may be charged only for further copies you ask for (Art. 15(3)) or for a manifestly "
+                    "unfounded or excessive request (Art. 12(5)); the reasons are then recorded and you are told of "
+                    "your right to lodge a complaint. Repeating a request is not in itself a reason for a fee."),
             "rectification": ("Right to rectification (Art. 16): inaccurate or incomplete data is corrected on "
                               "request. Say which data is wrong and what is correct."),
             "erasure": ("Right to erasure (Art. 17): data is erased on request unless the law requires it to be "
@@ -203,15 +207,18 @@ TEXTS: dict[str, dict[str, Any]] = {
                          "most {extension} where requests are complex or numerous; you are told of an extension "
                          "and its reason within one month."),
             "channels": "A request may be made {channels}.",
-            "signature": "A written access request must be signed.",
-            "identity": "The identity of the person making a request is verified before any data is disclosed.",
+            "any_channel": "A request made in any other way is handled the same.",
+            "identity": ("The identity of the person making a request is verified before any data is disclosed, for "
+                         "example by a confirmation link sent to an email address or phone number already in the "
+                         "register, or by strong electronic identification; no signature is required."),
             "complaint": ("You have the right to lodge a complaint with a supervisory authority, in Finland the "
                           "Office of the Data Protection Ombudsman (tietosuoja.fi), if you consider that the "
                           "processing of your personal data infringes the GDPR."),
         },
         "request_channels": {"letter": "by letter", "in_person": "in person at the controller's premises",
                              "email": "by email", "web_form": "through the web form",
-                             "api": "through the electronic interface"},
+                             "api": "through the electronic interface", "phone": "by phone",
+                             "other": "in another way"},
         "no_cookies": "The service uses no cookies.",
     },
 }

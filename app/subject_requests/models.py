@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, TimestampMixin, enum_type
@@ -30,9 +30,15 @@ class SubjectRequest(IdMixin, TimestampMixin, Base):
     registrant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("registrant.id"))
     requester: Mapped[dict[str, Any]] = mapped_column(JSON)
     on_behalf: Mapped[str] = mapped_column(String(20))
+    # Who acts for the person and on what authority (guardian, representative); None when the person acts.
+    authority: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
     channel: Mapped[str] = mapped_column(String(16))
+    # False when the request came by a channel the profile does not advertise (accepted, flagged for staff).
+    channel_advertised: Mapped[bool] = mapped_column(default=True, server_default=true())
     signed: Mapped[bool] = mapped_column(default=False)
+    # The person asked to be told which recipients were notified (GDPR Art. 19, second sentence).
+    recipients_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     details: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     purposes: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -66,7 +72,7 @@ class SubjectRequestEvent(IdMixin, Base):
 
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subject_request.id"))
     at: Mapped[datetime]
-    action: Mapped[RequestAction] = mapped_column(enum_type(RequestAction, name="action"))
+    action: Mapped[RequestAction] = mapped_column(enum_type(RequestAction, name="action", length=32))
     from_status: Mapped[RequestStatus | None] = mapped_column(enum_type(RequestStatus, name="from_status"))
     to_status: Mapped[RequestStatus] = mapped_column(enum_type(RequestStatus, name="to_status"))
     actor: Mapped[str] = mapped_column(String(80))
@@ -85,3 +91,23 @@ class SubjectRequestPackage(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(2))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class SubjectRequestConfirmation(IdMixin, Base):
+    """A one-time link that confirms identity through a contact already in the register (`known_contact`).
+
+    Only the SHA-256 of the token is kept; the link works once, until it expires.
+    """
+
+    __tablename__ = "subject_request_confirmation"
+    __table_args__ = (Index("ix_subject_request_confirmation_request_id", "request_id"),)
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subject_request.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    # The address or number as masked in the evidence (never in full).
+    sent_to: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(80))

@@ -14,32 +14,34 @@ import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.models import AuditEntry, AuditSubject
+from app.auth.models import ApiClient
 from app.core.csvcells import csv_text
 from app.consents.models import ConsentEvent
+from app.core.humanize import LANGUAGES, duration_words
 from app.consents import repository as consents_repo
 from app.register.schemas import EU_EEA, RegisterProfile
 from app.register.texts import TEXTS as STATEMENT_TEXTS
 from app.registrants import repository as registrants_repo
-from app.registrants.models import RelationshipRecord
+from app.registrants.models import RegistrantHistory, RelationshipRecord
 from app.registrants.repository import Visibility
+from app.subject_requests import letter
 from app.subject_requests import repository as repo
 from app.subject_requests.states import RequestType
 from app.subject_requests.texts import TEXTS
 
-FORMAT_VERSION = "1.0"
-SCHEMA_PATH = Path(__file__).with_name("package.schema.json")
+FORMAT_VERSION = "2.0"
+# The versioned JSON Schema of the package, published beside the API's own spec.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "openapi" / f"package-{FORMAT_VERSION}.schema.json"
 SectionBuilder = Callable[[AsyncSession, uuid.UUID], Awaitable[list[dict[str, Any]]]]
-_TEMPLATES = Path(__file__).with_name("templates")
 _REGISTRANT_FIELDS = ("id", "kind", "given_name", "family_name", "name", "business_id", "date_of_birth", "guardian",
                       "contact_persons", "email", "phone", "address", "language", "status", "created_at",
                       "updated_at")
@@ -85,15 +87,73 @@ async def _consent_state(session: AsyncSession, registrant_id: uuid.UUID) -> lis
 
 
 async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    # Every request of the person, this one included as it stood when the package was made.
-    """The data-subject requests of a registrant."""
-    return await repo.of_registrant(session, registrant_id=registrant_id)
+    """The data-subject requests of a registrant (this one as it stood when the package was made), with any
+    fee and, where the person asked, the recipients told of the outcome (GDPR Art. 19)."""
+    rows = await repo.of_registrant(session, registrant_id=registrant_id)
+    for row in rows:
+        outcome = row.get("outcome") or {}
+        row["fee"] = {k: outcome["fee"][k] for k in ("amount", "currency", "ground")} if outcome.get("fee") else None
+        row["recipients_disclosed"] = outcome.get("recipients_disclosed")
+    return rows
 
 
 SECTIONS = (PackageSection("relationship_records", _records, title=TEXTS["sections"]["relationship_records"]),
             PackageSection("consent_events", _consent_events, title=TEXTS["sections"]["consent_events"]),
             PackageSection("consent_state", _consent_state, title=TEXTS["sections"]["consent_state"], provided=False),
             PackageSection("requests", _requests, title=TEXTS["sections"]["requests"], provided=False))
+
+
+AE, AS, HIST, CLIENT = (AuditEntry.__table__, AuditSubject.__table__, RegistrantHistory.__table__,
+                        ApiClient.__table__)
+# Art. 20 covers data processed on consent or a contract only.
+PORTABLE_BASES = ("consent", "contract")
+
+
+def _kind_of(action: str) -> str:
+    """What an audited action did to the person's data: read, change, export, notice or other."""
+    if "export" in action or action.endswith((".csv", ".receipt")):
+        return "export"
+    if action.endswith((".read", ".list")) or ".read" in action:
+        return "read"
+    if "notif" in action:
+        return "notice"
+    return "change" if "." in action else "other"
+
+
+async def consultations(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Who consulted or changed the person's data and when, from the audit subject index (CJEU C-579/21):
+    staff by name and role, machine clients by the system they speak for."""
+    stmt = (select(AE.c.at, AE.c.actor_type, AE.c.actor_id, AE.c.actor_name, AE.c.role, AE.c.action)
+            .join(AS, AS.c.entry_seq == AE.c.seq).where(AS.c.registrant_id == registrant_id).order_by(AE.c.seq))
+    rows = [dict(row) for row in (await session.execute(stmt)).mappings()]
+    client_ids = {uuid.UUID(r["actor_id"]) for r in rows if r["actor_type"] == "client" and r["actor_id"]}
+    systems = {}
+    if client_ids:
+        found = await session.execute(select(CLIENT.c.id, CLIENT.c.system).where(CLIENT.c.id.in_(client_ids)))
+        systems = {str(row.id): row.system for row in found}
+    return [{"at": r["at"], "actor_type": r["actor_type"], "actor": r["actor_name"], "role": r["role"],
+             "system": systems.get(r["actor_id"] or ""), "action": r["action"], "kind": _kind_of(r["action"])}
+            for r in rows]
+
+
+async def change_history(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The person's change history: when, what kind of change, by whom, which fields (never old values)."""
+    stmt = (select(HIST.c.at, HIST.c.action, HIST.c.actor_type, HIST.c.actor_name.label("actor"), HIST.c.fields)
+            .where(HIST.c.registrant_id == registrant_id).order_by(HIST.c.at, HIST.c.version))
+    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+
+
+def _portable(rows: list[dict[str, Any]], profile: RegisterProfile,
+              left_out: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows Art. 20 covers: not those of a category kept on another basis (noted in `left_out`)."""
+    kept = []
+    for row in rows:
+        category = profile.category(row["data_category"]) if row.get("data_category") else None
+        if category is not None and category.legal_basis.value not in PORTABLE_BASES:
+            left_out[category.code] = category.legal_basis.value
+            continue
+        kept.append(row)
+    return kept
 
 
 def _default(value: Any) -> Any:
@@ -129,6 +189,8 @@ def information(profile: RegisterProfile, version: int) -> dict[str, Any]:
                       "description": _localized(p.description), "data_categories": p.data_categories}
                      for p in profile.purposes if not p.retired],
         "data_categories": [{"code": c.code, "name": _localized(c.name), "retention": c.retention,
+                             "retention_words": {lang: duration_words(c.retention, lang) for lang in LANGUAGES},
+                             "retention_trigger": _localized(c.retention_trigger),
                              "legal_basis": c.legal_basis.value, "statute": c.statute}
                             for c in profile.data_categories],
         "recipients": [{"name": r.name, "role": r.role.value, "purpose": _localized(r.purpose), "location": r.location,
@@ -139,6 +201,8 @@ def information(profile: RegisterProfile, version: int) -> dict[str, Any]:
         "sources": [_localized(s) for s in profile.sources],
         "rights": rights,
         "automated_decision_making": {"used": False, **TEXTS["automated_decision_making"]},
+        "complaint_authority": TEXTS["complaint"],
+        "time_zone": profile.rights_policy.time_zone,
     }
 
 
@@ -159,35 +223,36 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
     row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
     assert row is not None  # linked registrants are never deleted
     portability = request["type"] == RequestType.portability
-    data = {}
+    data, left_out, kept_elsewhere = {}, [], {}
     for section in sections:
-        if section.provided or not portability:
-            data[section.name] = await section.build(session, registrant_id)
+        if portability and not section.provided:
+            left_out.append({"section": section.name, "reason": "derived"})
+            continue
+        rows = await section.build(session, registrant_id)
+        data[section.name] = _portable(rows, profile, kept_elsewhere) if portability else rows
     body: dict[str, Any] = {"registrant": registrant_dict(row), "data": data}
-    if not portability:
+    if portability:
+        body["left_out"] = left_out + [{"category": code, "reason": basis}
+                                       for code, basis in sorted(kept_elsewhere.items())]
+    else:
         body["information"] = information(profile, profile_version)
+        body["consultation_log"] = await consultations(session, registrant_id)
+        body["change_history"] = await change_history(session, registrant_id)
+        # CJEU C-154/21: the actual recipients by name; here the systems that received the person's data.
+        body["information"]["disclosed_to"] = sorted({c["system"] for c in body["consultation_log"] if c["system"]})
     content = orjson.dumps(body, default=_default, option=orjson.OPT_SORT_KEYS)
     digest = hashlib.sha256(content).hexdigest()
     meta = {"format_version": FORMAT_VERSION, "generated_at": now, "request_id": request["id"],
-            "request_type": request["type"], "registrant_id": registrant_id, "sections": list(data),
+            "request_type": request["type"], "received_at": request["received_at"], "registrant_id": registrant_id,
+            "sections": list(data),
             "sha256": digest, "sha256_of": "the package without _meta, as compact JSON with sorted keys"}
     # `_meta` first, then the hashed bytes unchanged, so anyone can check the digest.
     full = b'{"_meta":' + orjson.dumps(meta, default=_default) + b"," + content[1:]
-    language = row["language"] if row["language"] in ("fi", "en") else "fi"
+    language = row["language"] if row["language"] in LANGUAGES else "fi"
     return Built(content=full, sha256=digest, language=language, generated_at=now)
 
 
 # --- rendering -------------------------------------------------------------------------------
-
-@lru_cache
-def _environment() -> Environment:
-    # Autoescape: record data comes from integrations and must show as text, never as markup.
-    """The Jinja2 environment of the letter, built once."""
-    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape(["html", "html.j2"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["cell"] = _cell
-    return env
-
 
 def _cell(value: Any) -> str:
     """A value as table text: nested values as compact JSON, None as empty."""
@@ -206,15 +271,11 @@ def _table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]
     return list(columns), rows
 
 
-def render_html(content: bytes, *, lang: str, sections: Sequence[PackageSection]) -> str:
-    """The package as a readable letter in Finnish or English."""
-    package = orjson.loads(content)
-    t = TEXTS[lang]
-    titles = {s.name: s.title.get(lang, s.name) for s in sections}
-    tables = [(titles.get(name, name), *_table(rows)) for name, rows in package["data"].items()]
-    return _environment().get_template("letter.html.j2").render(
-        p=package, t=t, lang=lang, tables=tables, registrant=package["registrant"],
-        info=package.get("information"))
+def render_html(content: bytes, *, lang: str, sections: Sequence[PackageSection],
+                profile: RegisterProfile | None) -> str:
+    """The package as a letter a person can read, in Finnish, English or Swedish (Art. 12(1))."""
+    return letter.render(orjson.loads(content), lang=lang, titles={s.name: s.title for s in sections},
+                         profile=profile)
 
 
 def render_zip(content: bytes) -> bytes:

@@ -13,13 +13,19 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.pagination import INSTANT, UUID, Keyset, PageParams
-from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, SubjectRequestPackage
+from app.subject_requests.models import (
+    SubjectRequest,
+    SubjectRequestConfirmation,
+    SubjectRequestEvent,
+    SubjectRequestPackage,
+)
 from app.subject_requests.states import OPEN_STATUSES, RequestStatus, RequestType
 
 RQ = SubjectRequest.__table__
 REQUESTS_KEYSET = Keyset(((RQ.c.received_at, INSTANT), (RQ.c.id, UUID)))
 EVT = SubjectRequestEvent.__table__
 PKG = SubjectRequestPackage.__table__
+CONF = SubjectRequestConfirmation.__table__
 
 # Everything but the callback secret, which is read only by the signing-key resolver.
 _COLUMNS = [c for c in RQ.c if c.name != "callback_secret"]
@@ -112,12 +118,14 @@ async def first_open_of(session: AsyncSession, *, registrant_id: uuid.UUID, type
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def last_completed_access(session: AsyncSession, *, registrant_id: uuid.UUID, since: datetime,
+async def last_completed_access(session: AsyncSession, *, registrant_id: uuid.UUID, since: datetime | None,
                                 exclude: uuid.UUID) -> uuid.UUID | None:
-    """The latest access request of a registrant completed at or after `since`."""
+    """The latest access request of a registrant completed (at or after `since`, when given)."""
     stmt = (select(RQ.c.id).where(RQ.c.registrant_id == registrant_id, RQ.c.type == RequestType.access,
-                                  RQ.c.status == RequestStatus.completed, RQ.c.completed_at >= since, RQ.c.id != exclude)
+                                  RQ.c.status == RequestStatus.completed, RQ.c.id != exclude)
             .order_by(RQ.c.completed_at.desc()).limit(1))
+    if since is not None:
+        stmt = stmt.where(RQ.c.completed_at >= since)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -176,6 +184,19 @@ async def count_extended(session: AsyncSession) -> int:
     """Requests whose deadline was extended."""
     return (await session.execute(select(func.count()).select_from(RQ).where(RQ.c.extended_at.is_not(None))))\
         .scalar_one()
+
+
+async def add_confirmation(session: AsyncSession, *, values: dict[str, Any]) -> None:
+    """Store a confirmation link (its token's digest only)."""
+    await session.execute(insert(CONF).values(id=uuid.uuid4(), **values))
+
+
+async def use_confirmation(session: AsyncSession, *, token_sha256: str, now: datetime) -> RowMapping | None:
+    """Spend an unused, unexpired link in one statement (so two clicks cannot both win); None otherwise."""
+    stmt = (update(CONF).where(CONF.c.token_sha256 == token_sha256, CONF.c.used_at.is_(None), CONF.c.expires_at > now)
+            .values(used_at=now).returning(CONF.c.id, CONF.c.request_id, CONF.c.channel, CONF.c.sent_to,
+                                           CONF.c.created_at))
+    return (await session.execute(stmt)).mappings().one_or_none()
 
 
 def ids(rows: Iterable[RowMapping]) -> list[uuid.UUID]:

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi.responses import HTMLResponse
 
 from app.core.types import Instant
 from app.auth.deps import SettingsDep
@@ -17,8 +18,10 @@ from app.register.schemas import RequestChannel
 from app.subject_requests import service
 from app.subject_requests.auth import ExportsReader, RequestsReader, RequestsWriter, StatsReader
 from app.subject_requests.repository import RequestFilter
+from app.subject_requests.texts import CONFIRM_PAGE
 from app.wiring import WiringDep
 from app.subject_requests.schemas import (
+    ConfirmationRead,
     RequestCreate,
     RequestCreated,
     RequestDetail,
@@ -63,6 +66,23 @@ async def file_request(body: RequestCreate, actor: RequestsWriter, session: Sess
     return await service.file_request(session, actor=actor, data=body, allowlist=settings.callback_allowlist)
 
 
+Token = Annotated[str, Path(min_length=20, max_length=128, description="The token of the confirmation link")]
+
+
+@router.get("/confirmations/{token}", status_code=200, response_class=HTMLResponse,
+            responses=problem_responses(422), openapi_extra={"security": []})
+async def confirmation_page(token: Token) -> HTMLResponse:
+    """The page the link opens: one button that confirms (a GET never does: link scanners follow links)."""
+    return HTMLResponse(CONFIRM_PAGE)
+
+
+@router.post("/confirmations/{token}", status_code=200, response_model=ConfirmationRead,
+             responses=problem_responses(404, 422), openapi_extra={"security": []})
+async def confirm(token: Token, session: SessionDep) -> ConfirmationRead:
+    """Confirm a request with the one-time link sent to a known contact; no login (unknown, used or expired: 404)."""
+    return await service.confirm(session, token=token)
+
+
 @router.get("", status_code=200, response_model=Page[RequestRead], responses=problem_responses(422))
 async def list_requests(actor: RequestsReader, session: SessionDep, page: PageDep,
                         filters: FilterDep) -> Page[RequestRead]:
@@ -93,7 +113,7 @@ async def export(
     request_id: RequestId, actor: ExportsReader, session: SessionDep, wiring: WiringDep,
     format: Annotated[Literal["json", "html", "zip"],  # noqa: A002
                       Query(description="json, html (a letter) or zip")] = "json",
-    lang: Annotated[Literal["fi", "en"] | None,
+    lang: Annotated[Literal["fi", "sv", "en"] | None,
                     Query(description="The letter's language; default the person's")] = None,
 ) -> Response:
     """Download the package frozen at completion; the download is audited."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -13,7 +13,7 @@ from pydantic import EmailStr, Field
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
 from app.core.types import Instant, JsonValue, Name, line, text
-from app.register.schemas import RequestChannel
+from app.register.schemas import IdentityMethod, RequestChannel
 from app.subject_requests.states import RequestStatus, RequestType  # noqa: F401  (re-exported)
 
 Text = text(4000)
@@ -38,13 +38,27 @@ class OnBehalf(StrEnum):
     representative = "representative"
 
 
-class VerificationMethod(StrEnum):
-    """How the requester's identity was checked."""
+VerificationMethod = IdentityMethod
 
-    signed_letter = "signed_letter"
-    in_person = "in_person"
-    strong_electronic_identification = "strong_electronic_identification"
-    existing_account = "existing_account"
+
+class AuthorityBasis(StrEnum):
+    """On what authority someone uses another person's rights."""
+
+    custody = "custody"  # a guardian (huoltaja) of a child
+    power_of_attorney = "power_of_attorney"  # a written authorisation (valtakirja)
+    guardianship = "guardianship"  # a court-appointed guardian (edunvalvoja)
+    organisation_role = "organisation_role"  # a contact person of an organisation registrant
+    other = "other"
+
+
+class Authority(RequestModel):
+    """Who acts for the person and on what authority (a guardian, an authorised representative)."""
+
+    name: Name
+    basis: AuthorityBasis
+    evidence: line(500) | None = Field(
+        default=None, description="What shows the authority (e.g. a power of attorney dated 1.2.2026)")
+    registrant_id: uuid.UUID | None = Field(default=None, description="The acting person, if in the register")
 
 
 class Requester(RequestModel):
@@ -71,9 +85,13 @@ class RequestCreate(RequestModel):
     registrant_id: uuid.UUID | None = Field(default=None, description="May be linked later")
     requester: Requester
     on_behalf: OnBehalf = OnBehalf.self
+    authority: Authority | None = Field(default=None, description="Required unless on_behalf is self")
     received_at: Instant | None = Field(default=None, description="Not in the future; default: now")
-    channel: RequestChannel
+    channel: RequestChannel = Field(description="Any channel is accepted; one the profile does not advertise "
+                                                "is flagged for staff")
     signed: bool = False
+    recipients_requested: bool = Field(default=False, description="The person asked to be told which recipients "
+                                                                  "were notified (GDPR Art. 19)")
     details: Text | None = None
     changes: list[Change] = Field(default_factory=list, max_length=50,
                                   description="Rectification only: what is wrong and what is right")
@@ -88,6 +106,7 @@ class Verification(ResponseModel):
 
     method: VerificationMethod
     evidence_ref: str | None = None
+    evidence: dict[str, Any] | None = None
     by: str
     by_name: str | None = None
     at: datetime
@@ -102,15 +121,21 @@ class RequestRead(ResponseModel):
     registrant_id: uuid.UUID | None
     requester: dict[str, Any]
     on_behalf: OnBehalf
+    authority: dict[str, Any] | None
     received_at: datetime
     channel: RequestChannel
+    channel_advertised: bool
     signed: bool
+    recipients_requested: bool
     details: str | None
     changes: list[dict[str, Any]]
     purposes: list[str]
     due_at: datetime
     original_due_at: datetime
+    due_on: date = Field(description="The last day, on the profile's calendar (Regulation 1182/71 Art. 3)")
+    time_zone: str
     overdue: bool
+    flags: list[str] = Field(description="For staff: unadvertised_channel, repeat_within_interval, duplicate")
     extended_at: datetime | None
     extension_reason: str | None
     extension_told_at: datetime | None
@@ -162,13 +187,34 @@ class RequestCreated(RequestRead):
         default=None, description="Verifies `X-Rekisteri-Signature` of status callbacks; shown only now")
 
 
+class DocumentType(StrEnum):
+    """The identity document shown in person; its number is never recorded."""
+
+    passport = "passport"
+    identity_card = "identity_card"
+    driving_licence = "driving_licence"
+    residence_permit = "residence_permit"
+    other = "other"
+
+
 class VerifyAction(RequestModel):
-    """Record how the identity was verified (and link the registrant if not yet linked)."""
+    """Record how staff verified the identity (and link the registrant if not yet linked); `known_contact`
+    is verified by the person following the link of `send_confirmation` instead."""
 
     action: Literal["verify"]
     method: VerificationMethod
-    evidence_ref: EvidenceRef | None = None
+    evidence_ref: EvidenceRef | None = Field(
+        default=None, description="strong_electronic_identification: the e-ID transaction's reference")
+    document_type: DocumentType | None = Field(default=None, description="in_person: the kind of document shown")
     registrant_id: uuid.UUID | None = None
+
+
+class SendConfirmationAction(RequestModel):
+    """Send a one-time confirmation link to an email address or phone number already in the register."""
+
+    action: Literal["send_confirmation"]
+    to: Literal["email", "phone"] = "email"
+    registrant_id: uuid.UUID | None = Field(default=None, description="Link this registrant first")
 
 
 class LinkAction(RequestModel):
@@ -190,16 +236,26 @@ class ExtendAction(RequestModel):
     action: Literal["extend"]
     reason: Reason
     person_informed: bool = Field(description="The person was told of the extension and its reason")
-    informed_at: Instant | None = Field(default=None, description="When; default now")
+    informed_at: Instant | None = Field(default=None, description="When; default now. Not before receipt, not "
+                                                                   "in the future, within the first month")
+
+
+class FeeGround(StrEnum):
+    """The only grounds for a fee: further copies (Art. 15(3)) or a manifestly unfounded or excessive request
+    (Art. 12(5)). The first copy is always free (CJEU C-307/22); a repeat is never charged for that alone."""
+
+    further_copy = "further_copy"
+    manifestly_unfounded_or_excessive = "manifestly_unfounded_or_excessive"
 
 
 class Fee(RequestModel):
-    """A reasonable fee (Art. 12(5)), with its ground and justification."""
+    """A reasonable fee based on administrative costs, with its lawful ground and the written reasons."""
 
     amount: Annotated[Decimal, Field(gt=0, le=10000, max_digits=8, decimal_places=2)]
     currency: Literal["EUR"] = "EUR"
-    ground: Literal["repeat_within_free_interval", "manifestly_unfounded", "excessive"]
-    justification: Reason
+    ground: FeeGround
+    justification: Reason = Field(description="Why the fee is lawful, told to the person with the right to "
+                                              "complain")
 
 
 class ChangeDecision(RequestModel):
@@ -225,6 +281,8 @@ class LiftRestrictionAction(RequestModel):
 
     action: Literal["lift_restriction"]
     reason: Reason
+    person_informed: bool = Field(description="The person was told before the restriction is lifted (Art. 18(3))")
+    informed_at: Instant | None = Field(default=None, description="When; default now")
 
 
 class RejectAction(RequestModel):
@@ -242,8 +300,9 @@ class WithdrawAction(RequestModel):
     reason: Text | None = None
 
 
-Transition = Annotated[VerifyAction | LinkAction | StartAction | ExtendAction | CompleteAction | RejectAction
-                       | WithdrawAction | LiftRestrictionAction, Field(discriminator="action")]
+Transition = Annotated[VerifyAction | SendConfirmationAction | LinkAction | StartAction | ExtendAction
+                       | CompleteAction | RejectAction | WithdrawAction | LiftRestrictionAction,
+                       Field(discriminator="action")]
 
 
 class RequestStats(ResponseModel):
@@ -259,3 +318,11 @@ class RequestStats(ResponseModel):
     median_days_to_complete_90d: float | None
     completed_90d: int
     extensions_used: int
+
+
+class ConfirmationRead(ResponseModel):
+    """The answer to a followed confirmation link."""
+
+    confirmed: bool
+    request_id: uuid.UUID
+    status: RequestStatus

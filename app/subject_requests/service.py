@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import statistics
 import uuid
@@ -17,11 +18,13 @@ from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
 from app.core import clock
+from app.core import humanize
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.models import Kind as MessageKind
+from app.outbox.transports import mask_email, mask_phone
 from app.outbox.urls import validate_callback_url
 from app.register import service as register
 from app.register.schemas import RegisterProfile
@@ -29,10 +32,12 @@ from app.registrants import erasure, recipients
 from app.registrants import service as registrants
 from app.subject_requests import package as packaging
 from app.subject_requests import repository as repo
-from app.subject_requests.deadlines import add_duration, add_months
+from app.subject_requests import deadlines
+from app.subject_requests.deadlines import LocalCalendar, add_months
 from app.subject_requests.repository import RequestFilter
 from app.subject_requests.schemas import (
     CompleteAction,
+    ConfirmationRead,
     ExtendAction,
     LinkAction,
     RejectAction,
@@ -41,6 +46,7 @@ from app.subject_requests.schemas import (
     RequestDetail,
     RequestRead,
     RequestStats,
+    SendConfirmationAction,
     StartAction,
     Transition,
     VerifyAction,
@@ -55,7 +61,7 @@ from app.subject_requests.states import (
     RequestStatus,
     RequestType,
 )
-from app.subject_requests.texts import TEXTS
+from app.subject_requests.texts import CONFIRMATION, TEXTS
 
 _NOT_FOUND = "no such request"
 # A script may file, follow and withdraw its requests; verifying identity and answering stay with named persons.
@@ -126,12 +132,35 @@ def allowed_actions(row: RowMapping | dict[str, Any], now: datetime) -> list[Req
     return actions
 
 
-def _read(row: RowMapping | dict[str, Any], now: datetime) -> RequestRead:
-    """A request row as the response body, with `overdue` and the allowed actions derived now."""
+def flags(row: RowMapping | dict[str, Any]) -> list[str]:
+    """What staff should look at: an unadvertised channel, a repeat inside the interval, a duplicate."""
+    out = [] if row["channel_advertised"] else ["unadvertised_channel"]
+    if row["previous_request_id"] is not None:
+        out.append("repeat_within_interval")
+    if row["duplicate_of"] is not None:
+        out.append("duplicate")
+    return out
+
+
+def _read(row: RowMapping | dict[str, Any], now: datetime, cal: LocalCalendar) -> RequestRead:
+    """A request row as the response body, with `overdue`, flags and the allowed actions derived now."""
     data = dict(row)
     data["overdue"] = data["status"] in OPEN_STATUSES and now > data["due_at"]
     data["allowed_actions"] = allowed_actions(row, now)
+    data["due_on"], data["time_zone"], data["flags"] = cal.day_of(row["due_at"]), cal.time_zone, flags(row)
     return RequestRead.model_validate(data)
+
+
+def calendar_of(profile: RegisterProfile | None) -> LocalCalendar:
+    """The calendar deadlines are counted on: the profile's time zone and public holidays (1182/71 Art. 2)."""
+    if profile is None:
+        return LocalCalendar()
+    return LocalCalendar(time_zone=profile.rights_policy.time_zone, country=profile.rights_policy.holidays)
+
+
+async def _calendar(session: AsyncSession) -> LocalCalendar:
+    """The calendar of the profile in force."""
+    return calendar_of(await register.current_profile(session))
 
 
 def _aware(value: datetime, loc: list[str | int]) -> datetime:
@@ -168,18 +197,18 @@ def _audit(session: AsyncSession, actor: Principal, action: str, row: RowMapping
 
 async def _flags(session: AsyncSession, *, request_id: uuid.UUID, registrant_id: uuid.UUID | None, type_: str,
                  received_at: datetime, profile: RegisterProfile) -> dict[str, Any]:
-    """Duplicate and free-interval flags of a request about a registrant."""
-    flags: dict[str, Any] = {"duplicate_of": None, "free": True, "previous_request_id": None}
+    """Duplicate and repeat flags of a request about a registrant; a repeat is flagged, never charged for
+    that alone (Art. 12(5), 15(3); CJEU C-307/22)."""
+    found: dict[str, Any] = {"duplicate_of": None, "previous_request_id": None}
     if registrant_id is None:
-        return flags
-    flags["duplicate_of"] = await repo.first_open_of(session, registrant_id=registrant_id, type_=type_,
+        return found
+    found["duplicate_of"] = await repo.first_open_of(session, registrant_id=registrant_id, type_=type_,
                                                      exclude=request_id)
     months = profile.rights_policy.free_access_interval_months
     if type_ == RequestType.access and months:
-        previous = await repo.last_completed_access(session, registrant_id=registrant_id, exclude=request_id,
-                                                    since=add_months(received_at, -months))
-        flags.update(free=previous is None, previous_request_id=previous)
-    return flags
+        found["previous_request_id"] = await repo.last_completed_access(
+            session, registrant_id=registrant_id, exclude=request_id, since=add_months(received_at, -months))
+    return found
 
 
 async def _registrant_id(session: AsyncSession, actor: Principal, registrant_id: uuid.UUID,
@@ -224,11 +253,8 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     received_at = _aware(data.received_at, ["body", "received_at"]) if data.received_at else now
     if received_at > now:
         raise Invalid("the received time is in the future", loc=["body", "received_at"])
-    accepted = [c.value for c in profile.rights_policy.request_channels]
-    if data.channel.value not in accepted:
-        raise Invalid(f"the register accepts requests by {', '.join(accepted)}, not {data.channel.value}",
-                      loc=["body", "channel"])
     _check_content(data, profile)
+    authority = await _authority(session, actor, data)
     url, secret = None, None
     if data.status_callback_url is not None:
         url = await validate_callback_url(data.status_callback_url, allowlist=allowlist,
@@ -238,11 +264,15 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     if data.registrant_id is not None:
         registrant_id = await _registrant_id(session, actor, data.registrant_id, ["body", "registrant_id"])
     request_id = uuid.uuid4()
-    due = add_duration(received_at, profile.rights_policy.response_time)
+    cal = calendar_of(profile)
+    due = deadlines.due(received_at, profile.rights_policy.response_time, cal).at
     values = {
         "id": request_id, "type": data.type, "status": RequestStatus.received, "registrant_id": registrant_id,
         "requester": data.requester.model_dump(mode="json", exclude_none=True), "on_behalf": data.on_behalf.value,
-        "received_at": received_at, "channel": data.channel.value, "signed": data.signed, "details": data.details,
+        "authority": authority, "received_at": received_at, "channel": data.channel.value,
+        # Every channel is accepted (Art. 12(2)); one the statement does not advertise is flagged for staff.
+        "channel_advertised": data.channel in profile.rights_policy.request_channels,
+        "recipients_requested": data.recipients_requested, "signed": data.signed, "details": data.details,
         "changes": [c.model_dump(mode="json") for c in data.changes], "purposes": list(data.purposes),
         "due_at": due, "original_due_at": due, "status_callback_url": url, "callback_secret": secret,
         "created_by": actor.subject, "created_at": now, "updated_at": now,
@@ -256,7 +286,21 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     _audit(session, actor, "request.create", values, type=data.type.value)
     row = await repo.get(session, request_id=request_id, creator=None)
     assert row is not None
-    return RequestCreated.model_validate({**_read(row, now).model_dump(), "callback_secret": secret})
+    return RequestCreated.model_validate({**_read(row, now, cal).model_dump(), "callback_secret": secret})
+
+
+async def _authority(session: AsyncSession, actor: Principal, data: RequestCreate) -> dict[str, Any] | None:
+    """Who acts for the person and on what authority: required for a guardian or representative, else none."""
+    if data.on_behalf == "self":
+        if data.authority is not None:
+            raise Invalid("a person acting for themselves has no authority to record", loc=["body", "authority"])
+        return None
+    if data.authority is None:
+        raise Invalid(f"a request made as {data.on_behalf.value} records who acts and on what authority",
+                      loc=["body", "authority"])
+    if data.authority.registrant_id is not None:
+        await _registrant_id(session, actor, data.authority.registrant_id, ["body", "authority", "registrant_id"])
+    return data.authority.model_dump(mode="json", exclude_none=True)
 
 
 async def get_request(session: AsyncSession, *, actor: Principal, request_id: uuid.UUID) -> RequestDetail:
@@ -265,7 +309,8 @@ async def get_request(session: AsyncSession, *, actor: Principal, request_id: uu
     events = await repo.events_of(session, request_id=request_id)
     told = await recipients.acknowledgements(session, notices=(row["outcome"] or {}).get("recipients", []))
     _audit(session, actor, "request.read", row)
-    return RequestDetail.model_validate({**_read(row, clock.utcnow()).model_dump(), "events": events,
+    cal = await _calendar(session)
+    return RequestDetail.model_validate({**_read(row, clock.utcnow(), cal).model_dump(), "events": events,
                                          "recipients": told})
 
 
@@ -273,9 +318,10 @@ async def list_requests(session: AsyncSession, *, actor: Principal, filters: Req
                         params: PageParams) -> Page[RequestRead]:
     """A page of the requests the caller may see, in order of receipt; the read is audited."""
     now = clock.utcnow()
+    cal = await _calendar(session)
     rows = await repo.find(session, filters=filters, creator=_creator(actor), now=now, params=params)
     page = make_page(rows, params, keyset=repo.REQUESTS_KEYSET,
-                     convert=lambda r: _read(r, now))
+                     convert=lambda r: _read(r, now, cal))
     audit.record(session, actor=actor, action="request.list", resource_type="subject_request",
                  registrant_ids=[r.registrant_id for r in page.items if r.registrant_id],
                  details={"count": len(page.items)})
@@ -301,25 +347,135 @@ async def _link(session: AsyncSession, actor: Principal, row: RowMapping, regist
     return {"registrant_id": linked, **flags}
 
 
-async def _verify(session: AsyncSession, actor: Principal, row: RowMapping, body: VerifyAction,
-                  profile: RegisterProfile, now: datetime) -> _Step:
-    """Record the identity verification; an unsigned letter is refused when the profile requires signatures."""
-    if row["channel"] == "letter" and not row["signed"] and profile.rights_policy.signature_required:
-        raise Invalid("the register requires a signed letter and this letter is not signed: ask for a signed one",
-                      loc=["body", "action"])
-    if body.method == "signed_letter" and not (row["channel"] == "letter" and row["signed"]):
-        raise Invalid("the request is not a signed letter", loc=["body", "method"])
+# How long a known-contact confirmation link works.
+CONFIRMATION_VALID = timedelta(hours=72)
+
+
+async def _send_confirmation(session: AsyncSession, actor: Principal, row: RowMapping,
+                             body: SendConfirmationAction, profile: RegisterProfile, now: datetime,
+                             settings: Settings) -> _Step:
+    """Send a one-time, expiring link through the outbox to an email or phone already in the register
+    (`known_contact`, a proportionate check per EDPB Guidelines 01/2022); only its digest is kept."""
+    _accepted_method(row, "known_contact", profile)
     values: dict[str, Any] = {}
     if body.registrant_id is not None:
         values = await _link(session, actor, row, body.registrant_id, profile)
-    verification = {"method": body.method.value, "evidence_ref": body.evidence_ref, "by": actor.subject,
-                    "by_name": actor.name, "at": now.isoformat()}
+    registrant_id = values.get("registrant_id", row["registrant_id"])
+    if registrant_id is None:
+        raise Conflict("link the registrant first: the link goes only to a contact already in the register",
+                       extra={"allowed_actions": allowed_actions(row, now)})
+    person = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id)
+    address = person["email"] if body.to == "email" else person["phone"]
+    if not address or person["status"] == "erased":
+        raise Conflict(f"the register has no {body.to} for this person; verify by another accepted method",
+                       extra={"accepted_methods": [m.value for m in profile.rights_policy.methods_for(row["type"])]})
+    token = secrets.token_urlsafe(32)
+    expires = now + CONFIRMATION_VALID
+    sent_to = mask_email(address) if body.to == "email" else mask_phone(address)
+    await repo.add_confirmation(session, values={
+        "request_id": row["id"], "token_sha256": hashlib.sha256(token.encode()).hexdigest(), "channel": body.to,
+        "sent_to": sent_to, "created_at": now, "expires_at": expires, "created_by": actor.subject})
+    lang = person["language"] if person["language"] in humanize.LANGUAGES else "fi"
+    words = CONFIRMATION[lang]
+    fill = {"register": getattr(profile.register_name, "en" if lang == "en" else "fi"),
+            "link": f"{settings.public_base_url.rstrip('/')}/v1/requests/confirmations/{token}",
+            "expires": humanize.format_datetime(expires, lang, time_zone=profile.rights_policy.time_zone)}
+    payload = ({"to": address, "subject": words["subject"], "text": words["text"].format(**fill)}
+               if body.to == "email" else {"to": address, "text": words["sms"].format(**fill)})
+    await outbox.enqueue(session, kind=body.to if body.to == "email" else "sms", payload=payload,
+                         ref_type="request.confirmation", ref_id=row["id"], registrant_id=registrant_id)
+    return _Step(values, {"to": body.to, "sent_to": sent_to, "expires_at": expires.isoformat()})
+
+
+async def confirm(session: AsyncSession, *, token: str) -> ConfirmationRead:
+    """The person follows the link: the request is verified by `known_contact`. An unknown, used or expired
+    link gets the same 404, so a link says nothing about requests it does not open."""
+    now = clock.utcnow()
+    spent = await repo.use_confirmation(session, token_sha256=hashlib.sha256(token.encode()).hexdigest(), now=now)
+    row = await repo.get(session, request_id=spent["request_id"], creator=None, for_update=True) if spent else None
+    if spent is None or row is None or row["status"] != "received":
+        raise NotFound("no such confirmation link (it may have been used or have expired)")
+    person = Principal(kind="registrant", id=row["registrant_id"], name=None, role=None)
+    evidence = {"channel": spent["channel"], "sent_to": spent["sent_to"], "confirmation_id": str(spent["id"]),
+                "sent_at": spent["created_at"].isoformat()}
+    verification = {"method": "known_contact", "evidence_ref": None, "evidence": evidence, "by": person.subject,
+                    "by_name": None, "at": now.isoformat()}
+    await repo.update_request(session, request_id=row["id"], values={
+        "status": "verified", "verification": verification, "verified_at": now, "updated_at": now})
+    await repo.add_event(session, values={"request_id": row["id"], "at": now, "action": "confirm",
+                                          "from_status": "received", "to_status": "verified",
+                                          "actor": person.subject, "actor_name": None,
+                                          "details": {"method": "known_contact", "evidence": evidence}})
+    updated = await repo.get(session, request_id=row["id"], creator=None)
+    assert updated is not None
+    _audit(session, person, "request.confirm", updated, method="known_contact", channel=spent["channel"])
+    if updated["status_callback_url"]:
+        await _notify(session, updated, previous="received", action="confirm", now=now)
+    return ConfirmationRead(confirmed=True, request_id=row["id"], status="verified")
+
+
+def _accepted_method(row: RowMapping, method: str, profile: RegisterProfile) -> None:
+    """409 naming the accepted methods when the profile does not accept `method` for the request's type."""
+    accepted = [m.value for m in profile.rights_policy.methods_for(row["type"])]
+    if method not in accepted:
+        raise Conflict(f"the register profile does not accept {method} for {row['type']} requests; accepted: "
+                       f"{', '.join(accepted)}", extra={"accepted_methods": accepted})
+
+
+def _evidence(row: RowMapping, body: VerifyAction) -> dict[str, Any]:
+    """The evidence each method needs, proportionate and without document numbers (EDPB Guidelines 01/2022)."""
+    method = body.method.value
+    if method == "known_contact":
+        raise Invalid("known_contact is confirmed by the person following the link: use send_confirmation",
+                      loc=["body", "method"])
+    if method == "strong_electronic_identification" and body.evidence_ref is None:
+        raise Invalid("give the reference of the e-ID transaction", loc=["body", "evidence_ref"])
+    if method == "signed_letter" and not (row["channel"] == "letter" and row["signed"]):
+        raise Invalid("the request is not a signed letter", loc=["body", "method"])
+    if method == "in_person":
+        if body.document_type is None:
+            raise Invalid("record the type of the document shown (never its number)", loc=["body", "document_type"])
+        if body.evidence_ref is not None:
+            raise Invalid("an identity document's number is not recorded; give only its type",
+                          loc=["body", "evidence_ref"])
+        return {"document_type": body.document_type.value}
+    if method == "guardian":
+        if row["on_behalf"] != "guardian" or not row["authority"]:
+            raise Invalid("the request is not made by a guardian with a recorded authority", loc=["body", "method"])
+        return {"authority": row["authority"]}
+    return {"reference": body.evidence_ref} if body.evidence_ref else {}
+
+
+async def _verify(session: AsyncSession, actor: Principal, row: RowMapping, body: VerifyAction,
+                  profile: RegisterProfile, now: datetime) -> _Step:
+    """Record how staff verified the identity, by a method the profile accepts for the type (any channel,
+    signed or not: a hand signature is never demanded)."""
+    _accepted_method(row, body.method.value, profile)
+    evidence = _evidence(row, body)
+    values: dict[str, Any] = {}
+    if body.registrant_id is not None:
+        values = await _link(session, actor, row, body.registrant_id, profile)
+    verification = {"method": body.method.value, "evidence_ref": body.evidence_ref, "evidence": evidence,
+                    "by": actor.subject, "by_name": actor.name, "at": now.isoformat()}
     return _Step({**values, "verification": verification, "verified_at": now},
-                 {"method": body.method.value, "evidence_ref": body.evidence_ref})
+                 {"method": body.method.value, "evidence_ref": body.evidence_ref, "evidence": evidence})
+
+
+def _told_at(body: ExtendAction | LiftRestrictionAction, row: RowMapping, now: datetime) -> datetime:
+    """When the person was told: not before receipt, not in the future (422 naming `informed_at`)."""
+    if not body.person_informed:
+        raise Invalid("the person must be told first", loc=["body", "person_informed"])
+    told = _aware(body.informed_at, ["body", "informed_at"]) if body.informed_at else now
+    if told > now:
+        raise Invalid("the time the person was told is in the future", loc=["body", "informed_at"])
+    if told < row["received_at"]:
+        raise Invalid("the time the person was told precedes the receipt of the request", loc=["body", "informed_at"])
+    return told
 
 
 def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: datetime) -> _Step:
-    """Extend the deadline once, before it passes, with a reason told to the person."""
+    """Extend the deadline once by two further months (Art. 12(3)), the person told of it and its reason
+    within the first month; counted per Regulation 1182/71 like the first."""
     allowed = allowed_actions(row, now)
     if row["extended_at"] is not None:
         raise Conflict("the deadline was already extended once; it cannot be extended again",
@@ -327,13 +483,12 @@ def _extend(row: RowMapping, body: ExtendAction, profile: RegisterProfile, now: 
     if now >= row["due_at"]:
         raise Conflict("the deadline has passed; an extension must be made before it",
                        extra={"allowed_actions": allowed})
-    if not body.person_informed:
-        raise Invalid("the person must be told of the extension and its reason first",
-                      loc=["body", "person_informed"])
-    told = _aware(body.informed_at, ["body", "informed_at"]) if body.informed_at else now
-    if told > now:
-        raise Invalid("the time the person was told is in the future", loc=["body", "informed_at"])
-    due = add_duration(row["original_due_at"], profile.rights_policy.extension)
+    told = _told_at(body, row, now)
+    if told > row["original_due_at"]:
+        raise Invalid("the person must be told of the extension within one month of receipt (Art. 12(3))",
+                      loc=["body", "informed_at"])
+    policy = profile.rights_policy
+    due = deadlines.extended(row["received_at"], policy.response_time, policy.extension, calendar_of(profile)).at
     return _Step({"due_at": due, "extended_at": now, "extension_reason": body.reason, "extension_told_at": told},
                  {"reason": body.reason, "due_at": due.isoformat()})
 
@@ -346,9 +501,7 @@ async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, bo
                        extra={"allowed_actions": allowed_actions(row, now)})
     outcome: dict[str, Any] = dict(row["outcome"] or {})
     if body.fee is not None:
-        if body.fee.ground == "repeat_within_free_interval" and row["free"]:
-            raise Invalid("this request is inside no free interval: it is free", loc=["body", "fee", "ground"])
-        outcome["fee"] = body.fee.model_dump(mode="json")
+        outcome["fee"] = await _fee(session, row, body)
     if body.note:
         outcome["note"] = body.note
     handler = wiring.completion_handlers.get(row["type"])
@@ -356,19 +509,46 @@ async def _complete(session: AsyncSession, actor: Principal, row: RowMapping, bo
         ctx = CompletionContext(actor=actor, request=row, action=body, profile=current[1],
                                 profile_version=current[0], now=now, settings=settings, wiring=wiring)
         outcome.update(await handler(session, ctx) or {})
-    return _Step({"outcome": outcome, "completed_at": now}, {"fee": outcome.get("fee")} if body.fee else {})
+    if row["recipients_requested"]:
+        # Art. 19, second sentence: the person asked, so the answer names the recipients told.
+        outcome["recipients_disclosed"] = sorted({n["recipient"] for n in outcome.get("recipients", [])})
+    values = {"outcome": outcome, "completed_at": now, "free": body.fee is None}
+    return _Step(values, {"fee": outcome.get("fee")} if body.fee else {})
+
+
+async def _fee(session: AsyncSession, row: RowMapping, body: CompleteAction) -> dict[str, Any]:
+    """A fee only on a lawful ground, with its reasons and the right to complain (Art. 12(5), 15(3)).
+
+    The first copy is always free (CJEU C-307/22): `further_copy` needs an earlier access request of the
+    person that was answered with a copy. A repeat inside the interval is no ground by itself.
+    """
+    assert body.fee is not None
+    fee = body.fee.model_dump(mode="json")
+    if body.fee.ground == "further_copy":
+        earlier = None
+        if row["type"] == "access":
+            earlier = await repo.last_completed_access(session, registrant_id=row["registrant_id"], since=None,
+                                                       exclude=row["id"])
+        if earlier is None:
+            raise Invalid("the first copy is always free (GDPR Art. 15(3), CJEU C-307/22): this person has not "
+                          "had a copy yet", loc=["body", "fee", "ground"])
+        fee["copy_of"] = str(earlier)
+    fee["complaint"] = TEXTS["complaint"]
+    return fee
 
 
 async def _lift_restriction(session: AsyncSession, actor: Principal, row: RowMapping, body: LiftRestrictionAction,
                             settings: Settings) -> dict[str, Any]:
-    """End the restriction in force; recipients told of it are told it ended."""
+    """End the restriction in force, the person told beforehand (Art. 18(3)); recipients told it ended."""
+    informed = _told_at(body, row, clock.utcnow())
     await erasure.lift_restriction(session, actor=actor, registrant_id=row["registrant_id"],
                                    request_ref=f"request:{row['id']}")
     refs = await recipients.references_by_system(session, registrant_id=row["registrant_id"])
     told = await recipients.notify(session, registrant_id=row["registrant_id"], event="restriction_lifted", fields=[],
                                    refs=refs, request_id=row["id"])
     outcome = dict(row["outcome"] or {})
-    outcome["restriction_lifted"] = {"reason": body.reason, "at": clock.utcnow().isoformat()}
+    outcome["restriction_lifted"] = {"reason": body.reason, "at": clock.utcnow().isoformat(),
+                                     "person_informed_at": informed.isoformat()}
     outcome["recipients"] = [*outcome.get("recipients", []), *recipients.as_outcome(told)]
     return outcome
 
@@ -399,6 +579,8 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     current = await _profile(session)
     if isinstance(body, VerifyAction):
         step = await _verify(session, actor, row, body, current[1], now)
+    elif isinstance(body, SendConfirmationAction):
+        step = await _send_confirmation(session, actor, row, body, current[1], now, settings)
     elif isinstance(body, LinkAction):
         step = _Step(await _link(session, actor, row, body.registrant_id, current[1]), {})
     elif isinstance(body, ExtendAction):
@@ -425,7 +607,7 @@ async def transition(session: AsyncSession, *, actor: Principal, request_id: uui
     _audit(session, actor, f"request.{body.action}", updated, status=status, **step.details)
     if status != row["status"] and updated["status_callback_url"]:
         await _notify(session, updated, previous=row["status"], action=body.action, now=now)
-    return _read(updated, now)
+    return _read(updated, now, calendar_of(current[1]))
 
 
 async def _notify(session: AsyncSession, row: RowMapping, *, previous: str, action: str, now: datetime) -> None:
@@ -464,7 +646,8 @@ async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UU
     name = f"{row['type']}-{row['id']}"
     if fmt == "html":
         content: bytes | str = packaging.render_html(stored["content"], lang=lang or stored["language"],
-                                                       sections=wiring.package_sections)
+                                                       sections=wiring.package_sections,
+                                                       profile=await register.current_profile(session))
     elif fmt == "zip":
         content = packaging.render_zip(stored["content"])
     else:

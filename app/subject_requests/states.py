@@ -39,6 +39,8 @@ class RequestAction(StrEnum):
     reject = "reject"
     withdraw = "withdraw"
     lift_restriction = "lift_restriction"
+    send_confirmation = "send_confirmation"  # a one-time link to a contact already in the register
+    confirm = "confirm"  # the person followed that link (logged, not a transition staff may ask for)
 
 
 S, A = RequestStatus, RequestAction
@@ -51,7 +53,8 @@ def _open(status: RequestStatus, forward: RequestAction, to: RequestStatus) -> d
 
 # Each status, the actions it allows, and the status each action leads to.
 TRANSITIONS: dict[RequestStatus, dict[RequestAction, RequestStatus]] = {
-    S.received: _open(S.received, A.verify, S.verified),
+    S.received: {A.verify: S.verified, A.send_confirmation: S.received,
+                 **{a: s for a, s in _open(S.received, A.verify, S.verified).items() if a != A.verify}},
     S.verified: _open(S.verified, A.start, S.in_progress),
     S.in_progress: _open(S.in_progress, A.complete, S.completed),
     S.completed: {A.lift_restriction: S.completed},

@@ -4,6 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+CONFIRMATION: dict[str, dict[str, str]] = {
+    "fi": {"subject": "Vahvista tietosuojapyyntösi",
+           "text": ("Hei,\n\nsaimme pyynnön, joka koskee rekisterissä {register} olevia tietojasi. Jos pyyntö "
+                    "on sinun, vahvista se avaamalla linkki ja painamalla Vahvista:\n\n{link}\n\nLinkki toimii "
+                    "kerran ja vanhenee {expires}. Jos et tehnyt pyyntöä, voit jättää viestin huomiotta.\n"),
+           "sms": "Vahvista tietosuojapyyntösi ({register}): {link} (voimassa {expires} asti)"},
+    "en": {"subject": "Confirm your data protection request",
+           "text": ("Hello,\n\nwe received a request about your data in the register {register}. If the request "
+                    "is yours, confirm it by opening the link and pressing Confirm:\n\n{link}\n\nThe link works "
+                    "once and expires on {expires}. If you did not make the request, you can ignore this message.\n"),
+           "sms": "Confirm your data protection request ({register}): {link} (valid until {expires})"},
+    "sv": {"subject": "Bekräfta din dataskyddsbegäran",
+           "text": ("Hej,\n\nvi har tagit emot en begäran om dina uppgifter i registret {register}. Om begäran är "
+                    "din, bekräfta den genom att öppna länken och trycka på Bekräfta:\n\n{link}\n\nLänken fungerar "
+                    "en gång och upphör {expires}. Om du inte gjorde begäran kan du bortse från meddelandet.\n"),
+           "sms": "Bekräfta din dataskyddsbegäran ({register}): {link} (giltig till {expires})"},
+}
+
+CONFIRM_PAGE = """<!DOCTYPE html>
+<html lang="fi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Vahvista pyyntö · Confirm the request · Bekräfta begäran</title></head>
+<body><main>
+<p>Vahvista, että tietosuojapyyntö on sinun. · Confirm that the data protection request is yours. ·
+Bekräfta att dataskyddsbegäran är din.</p>
+<form method="post" action=""><button type="submit">Vahvista · Confirm · Bekräfta</button></form>
+</main></body></html>
+"""
+
 TEXTS: dict[str, Any] = {
     "sections": {
         "relationship_records": {"fi": "Asiakassuhteen tiedot", "en": "Customer relationship records"},

@@ -50,7 +50,9 @@ class TestSettings:
             Settings(env="production", jwt_secret="Zq8" * 20)
 
     def test_production_accepts_a_real_secret(self):
-        assert Settings(env="production", database_url="postgresql://db/x", jwt_secret="Zq8-vT1_pL" * 5).env == "production"
+        # Issue 17: production also needs an https public address and real delivery (or console on purpose).
+        assert Settings(env="production", database_url="postgresql://db/x", jwt_secret="Zq8-vT1_pL" * 5,
+                        public_base_url="https://rekisteri.example.fi", delivery="console").env == "production"
 
     def test_environment_variables_are_read(self, monkeypatch):
         monkeypatch.setenv("REKISTERI_ACCESS_TOKEN_TTL_SECONDS", "300")

@@ -16,8 +16,9 @@ from app.core import clock as service_clock
 from tests.conftest import create_client, unique_email
 
 SPEC = json.loads(openapi_document())
+# Public operations (`security: []`, e.g. the one-time confirmation link) belong to no caller.
 ID_OPERATIONS = [(path, method) for path, item in SPEC["paths"].items() for method in item
-                 if "{" in path and path != "/v1/register/versions/{number}"]
+                 if "{" in path and path != "/v1/register/versions/{number}" and item[method].get("security") != []]
 # Endpoints an integration may call at all: on these the answer must be 404, elsewhere 403 is as good.
 INTEGRATION_PATHS = ("/v1/registrants", "/v1/consents", "/v1/waitlist")
 

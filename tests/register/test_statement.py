@@ -46,6 +46,8 @@ class TestGetStatement:
                       "vastustaa", "tietosuojavaltuutetun"):
             assert right in rights
         assert "Alle 13-vuotiaan" in rights
+        assert "Ensimmäinen jäljennös tiedoista on aina maksuton" in rights and "lisäjäljennöksistä" in rights
+        assert "Pyynnön toistaminen ei yksin ole syy periä maksua" in rights and "allekirjoitusta ei vaadita" in rights
         assert any("UniikkiLista" in item for item in next(s for s in body["sections"] if s["key"] == "purposes")["items"])
 
     async def test_selfluencer_transfers_and_objections(self, client, current):
@@ -55,7 +57,11 @@ class TestGetStatement:
         transfers = " ".join(sections["transfers"]["items"])
         assert "Wix.com Ltd" in transfers and "standard contractual clauses" in transfers
         assert "C-311/18" in transfers
-        assert "once every 6 months" in " ".join(sections["rights"]["paragraphs"])
+        # Changed by issue 14: the fee sentence no longer offers a free copy "once every 6 months" (CJEU C-307/22).
+        rights = " ".join(sections["rights"]["paragraphs"])
+        assert "first copy of your data is always free of charge" in rights and "further copies" in rights
+        assert "manifestly unfounded or excessive" in rights and "not in itself a reason for a fee" in rights
+        assert "once every" not in rights and "must be signed" not in rights
         assert "Direct advertising, distance selling and other direct marketing" in sections["rights"]["items"]
         assert "Market and opinion research" in sections["rights"]["items"]
         retention = " ".join(sections["retention"]["items"])

@@ -11,12 +11,22 @@ import httpx
 import pytest
 
 from app.core import clock as service_clock
+from app.outbox.worker import Worker
 from tests.conftest import bearer, combined_profile, password_login
-from tests.outbox.conftest import db, http_server, outbox_settings, receiver, smtp_server  # noqa: F401 - fixtures
+from tests.outbox.conftest import db, http_server, outbox_settings, receiver, smtp, smtp_server  # noqa: F401 - fixtures
 
 POLICY = {"free_access_interval_months": 6, "response_time": "P1M", "extension": "P2M",
           "request_channels": ["letter", "in_person", "email", "web_form", "api"], "signature_required": True,
           "guardian_age": 13}
+
+
+async def drain(db, settings) -> None:
+    """One outbox worker sending everything due."""
+    worker = Worker(db, settings)
+    try:
+        await worker.drain()
+    finally:
+        await worker.aclose()
 
 
 def profile_with(**policy: Any) -> dict[str, Any]:
@@ -132,7 +142,7 @@ def advance(act):
     """Move a request through verify (linking a registrant), start and complete, asserting each step."""
 
     async def run(request_id: str, registrant_id: str | None, until: str = "completed", **complete: Any) -> dict:
-        steps = [("verify", {"method": "existing_account", "evidence_ref": "login-7",
+        steps = [("verify", {"method": "strong_electronic_identification", "evidence_ref": "login-7",
                              **({"registrant_id": registrant_id} if registrant_id else {})}),
                  ("start", {}), ("complete", complete)]
         body: dict = {}

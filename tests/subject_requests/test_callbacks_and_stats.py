@@ -13,17 +13,9 @@ import pytest
 
 from app.outbox.worker import Worker
 from app.subject_requests.deadlines import add_months
+from tests.subject_requests.conftest import drain
 
 CLI = str(Path(sys.executable).with_name("rekisteri"))
-
-
-async def drain(db, settings) -> None:
-    """One outbox worker sending everything due."""
-    worker = Worker(db, settings)
-    try:
-        await worker.drain()
-    finally:
-        await worker.aclose()
 
 
 class TestCallbacks:
@@ -37,7 +29,7 @@ class TestCallbacks:
         receiver.secrets[path] = made["callback_secret"]
         receiver.statuses.append(503)  # the first delivery fails and is retried with backoff
         assert (await act(made["id"], "link", registrant_id=person)).status_code == 200  # no status change
-        for action, fields in (("verify", {"method": "in_person"}), ("start", {}), ("complete", {})):
+        for action, fields in (("verify", {"method": "in_person", "document_type": "passport"}), ("start", {}), ("complete", {})):
             assert (await act(made["id"], action, **fields)).status_code == 200
         await drain(db, outbox_settings)
         assert len(receiver.requests) == 3

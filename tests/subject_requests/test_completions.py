@@ -78,25 +78,33 @@ class TestRestriction:
     async def test_restrict_then_lift(self, client, me, registrant, file, advance, act, make_client):
         booking = await make_client("integration", "booking")
         rid = await registrant(external_refs=[{"system": "booking", "id": uuid.uuid4().hex[:10]}])
-        made = await file("restriction", registrant_id=rid)
+        made = await file("restriction", registrant_id=rid, recipients_requested=True)
         done = await advance(made["id"], rid)
         assert "lift_restriction" in done["allowed_actions"]
+        # Art. 19: the person asked, so the answer names the recipients told of the restriction.
+        told = {n["recipient"] for n in done["outcome"]["recipients"]}
+        assert done["outcome"]["recipients_disclosed"] == sorted(told)
         assert (await client.get(f"/v1/registrants/{rid}", headers=booking.headers)).status_code == 404
         assert (await _get(client, me, f"/v1/registrants/{rid}"))["status"] == "restricted"
-        short = await act(made["id"], "lift_restriction", reason="")
+        short = await act(made["id"], "lift_restriction", reason="", person_informed=True)
         assert short.status_code == 422
-        lifted = await act(made["id"], "lift_restriction", reason="the accuracy was checked")
+        # Art. 18(3): the person is told before the restriction is lifted (added by issue 14).
+        untold = await act(made["id"], "lift_restriction", reason="the accuracy was checked", person_informed=False)
+        assert untold.status_code == 422 and untold.json()["errors"][0]["loc"] == ["body", "person_informed"]
+        lifted = await act(made["id"], "lift_restriction", reason="the accuracy was checked", person_informed=True)
         assert lifted.status_code == 200, lifted.text
+        assert lifted.json()["outcome"]["restriction_lifted"]["person_informed_at"]
         assert lifted.json()["status"] == "completed" and "lift_restriction" not in lifted.json()["allowed_actions"]
         assert (await client.get(f"/v1/registrants/{rid}", headers=booking.headers)).status_code == 200
-        twice = await act(made["id"], "lift_restriction", reason="once more")
+        twice = await act(made["id"], "lift_restriction", reason="once more", person_informed=True)
         assert twice.status_code == 409
 
     async def test_lift_is_refused_for_other_types(self, client, me, registrant, file, advance, act):
         rid = await registrant()
         made = await file("access", registrant_id=rid)
         await advance(made["id"], rid)
-        assert (await act(made["id"], "lift_restriction", reason="not a restriction")).status_code == 409
+        assert (await act(made["id"], "lift_restriction", reason="not a restriction",
+                          person_informed=True)).status_code == 409
 
 
 class TestObjection:

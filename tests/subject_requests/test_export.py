@@ -200,7 +200,7 @@ class TestLetter:
             "type": "feedback", "occurred_at": "2026-05-01T10:00:00Z", "data": {"text": "<script>alert(1)</script>"}})
         fi = await client.get(f"/v1/requests/{request_id}/export", headers=me.headers, params={"format": "html"})
         assert fi.status_code == 200 and fi.headers["content-type"].startswith("text/html")
-        assert '<html lang="fi">' in fi.text and "Vastaus tarkastuspyyntöön" in fi.text
+        assert '<html lang="fi">' in fi.text and "Vastaus tarkastuspyyntöösi" in fi.text
         assert "Meikäläinen" in fi.text and "Tietosuojapyynnöt" in fi.text and "tietosuojavaltuutetun" in fi.text
         en = await client.get(f"/v1/requests/{request_id}/export", headers=me.headers,
                               params={"format": "html", "lang": "en"})

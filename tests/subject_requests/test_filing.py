@@ -27,16 +27,19 @@ class TestFile:
         body = await file()
         assert body["status"] == "received"
         assert body["received_at"].startswith("2027-01-31T12:00:00")
-        assert body["due_at"].startswith("2027-02-28T12:00:00")
+        # One month from 31.1. ends on 28.2.2027, a Sunday: at the end of Monday 1.3. in Helsinki (1182/71 Art. 3).
+        assert body["due_at"] == "2027-03-01T21:59:59.999999Z"
+        assert body["due_on"] == "2027-03-01" and body["time_zone"] == "Europe/Helsinki"
         assert body["free"] is True and body["duplicate_of"] is None and body["overdue"] is False
-        assert body["allowed_actions"] == ["verify", "link", "extend", "reject", "withdraw"]
+        assert body["flags"] == [] and body["channel_advertised"] is True
+        assert body["allowed_actions"] == ["verify", "send_confirmation", "link", "extend", "reject", "withdraw"]
         assert body["callback_secret"] is None
 
     async def test_deadline_in_a_leap_year(self, file, me):
         await me.travel(datetime(2028, 3, 1, tzinfo=UTC))
         body = await file(received_at="2028-01-31T08:00:00+02:00")
         assert body["received_at"].startswith("2028-01-31T06:00:00")
-        assert body["due_at"].startswith("2028-02-29T06:00:00")
+        assert body["due_at"] == "2028-02-29T21:59:59.999999Z"
 
     async def test_overdue_is_derived(self, client, me, file):
         await me.travel(datetime(2027, 5, 1, tzinfo=UTC))
@@ -89,6 +92,13 @@ class TestFile:
             (filing(requester={}), 422, ["body", "requester", "name"]),
             (filing(registrant_id=str(uuid.uuid4())), 404, ["body", "registrant_id"]),
             (filing(surprise=1), 422, ["body", "surprise"]),
+            (filing(on_behalf="guardian"), 422, ["body", "authority"]),
+            (filing(authority={"name": "X", "basis": "custody"}), 422, ["body", "authority"]),
+            (filing(on_behalf="representative", authority={"name": "X", "basis": "hunch"}), 422,
+             ["body", "authority", "basis"]),
+            (filing(on_behalf="guardian", authority={"name": "X", "basis": "custody",
+                                                     "registrant_id": str(uuid.uuid4())}), 404,
+             ["body", "authority", "registrant_id"]),
         ]
         for body, status, loc in cases:
             body["registrant_id"] = body.get("registrant_id", person)
@@ -99,12 +109,38 @@ class TestFile:
         listed = await client.get("/v1/requests", headers=controller.headers, params={"registrant_id": person})
         assert listed.json()["items"] == []
 
-    async def test_channel_the_profile_does_not_accept(self, client, controller, policy):
+    async def test_channel_the_profile_does_not_advertise_is_accepted_and_flagged(self, client, controller, policy):
+        # Changed by issue 14: GDPR Art. 12(2) and the EDPB (Guidelines 01/2022) let a request come by any
+        # channel; it used to be refused with 422.
         await policy(request_channels=["letter", "in_person"])
-        r = await client.post("/v1/requests", headers=controller.headers, json=filing(channel="email"))
+        for channel in ("email", "phone", "web_form", "api", "other"):
+            r = await client.post("/v1/requests", headers=controller.headers, json=filing(channel=channel))
+            assert r.status_code == 201, r.text
+            assert r.json()["channel_advertised"] is False and r.json()["flags"] == ["unadvertised_channel"]
+        r = await client.post("/v1/requests", headers=controller.headers, json=filing(channel="letter"))
+        assert r.json()["flags"] == []
+        listed = await client.get("/v1/requests", headers=controller.headers, params={"channel": "phone"})
+        assert [i["channel"] for i in listed.json()["items"]] == ["phone"]
+
+    async def test_unknown_channel_lists_the_allowed_values(self, client, controller, policy):
+        r = await client.post("/v1/requests", headers=controller.headers, json=filing(channel="pigeon"))
         assert r.status_code == 422
-        assert r.json()["errors"][0]["loc"] == ["body", "channel"]
-        assert "letter, in_person" in r.json()["detail"]
+        msg = next(e["msg"] for e in r.json()["errors"] if e["loc"] == ["body", "channel"])
+        for allowed in ("email", "web_form", "phone", "letter", "in_person", "api", "other"):
+            assert allowed in msg
+
+    async def test_who_acts_and_on_what_authority(self, client, controller, registrant, policy):
+        child, guardian = await registrant(), await registrant()
+        authority = {"name": "Matti Meikäläinen", "basis": "custody", "registrant_id": guardian,
+                     "evidence": "huoltajuus väestötietojärjestelmästä"}
+        r = await client.post("/v1/requests", headers=controller.headers,
+                              json=filing(registrant_id=child, on_behalf="guardian", authority=authority))
+        assert r.status_code == 201, r.text
+        assert r.json()["authority"] == authority and r.json()["on_behalf"] == "guardian"
+        attorney = {"name": "Asianajotoimisto Oy", "basis": "power_of_attorney", "evidence": "valtakirja 1.2.2026"}
+        r = await client.post("/v1/requests", headers=controller.headers,
+                              json=filing(on_behalf="representative", authority=attorney))
+        assert r.status_code == 201 and r.json()["authority"]["basis"] == "power_of_attorney"
 
     async def test_ssrf_callback_urls_are_refused(self, client, controller, policy):
         for url in ("http://example.com/cb", "https://127.0.0.1/cb", "https://10.1.2.3/cb", "https://169.254.169.254/",

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-ACTIONS = ("verify", "link", "start", "extend", "complete", "reject", "withdraw")
+ACTIONS = ("verify", "send_confirmation", "link", "start", "extend", "complete", "reject", "withdraw")
 ALLOWED = {
-    "received": {"verify", "link", "extend", "reject", "withdraw"},
+    "received": {"verify", "send_confirmation", "link", "extend", "reject", "withdraw"},
     "verified": {"start", "link", "extend", "reject", "withdraw"},
     "in_progress": {"complete", "link", "extend", "reject", "withdraw"},
     "completed": set(), "rejected": set(), "withdrawn": set(),
@@ -20,7 +20,9 @@ TARGET = {"verify": "verified", "start": "in_progress", "complete": "completed",
 
 def fields_for(action: str, registrant_id: str) -> dict:
     """A valid body of each action."""
-    return {"verify": {"method": "existing_account", "registrant_id": registrant_id},
+    return {"verify": {"method": "strong_electronic_identification", "evidence_ref": "eid-1",
+                       "registrant_id": registrant_id},
+            "send_confirmation": {"to": "email", "registrant_id": registrant_id},
             "link": {"registrant_id": registrant_id}, "extend": {"reason": "many records", "person_informed": True},
             "reject": {"reason": "not a request"}}.get(action, {})
 
@@ -48,7 +50,7 @@ class TestAuth:
     async def test_automation_may_only_withdraw(self, accounts, file, registrant, act):
         bot = accounts["automation"]
         made = await file(account=bot, registrant_id=await registrant())
-        for action in ("verify", "link", "start", "extend", "complete", "reject"):
+        for action in ("verify", "send_confirmation", "link", "start", "extend", "complete", "reject"):
             r = await act(made["id"], action, account=bot, **fields_for(action, made["registrant_id"]))
             assert r.status_code == 403, (action, r.text)
         assert (await act(made["id"], "withdraw", account=bot)).json()["status"] == "withdrawn"
@@ -83,7 +85,7 @@ class TestLifecycle:
             ("file", None, "received"), ("verify", "received", "verified"), ("start", "verified", "in_progress"),
             ("complete", "in_progress", "completed")]
         assert detail["events"][1]["actor"] == f"user:{controller.id}"
-        assert detail["events"][1]["details"]["evidence_ref"] == "ftn-123"
+        assert detail["events"][1]["details"]["evidence"] == {"reference": "ftn-123"}
 
     @pytest.mark.parametrize("status", list(ALLOWED))
     async def test_every_action_in_every_status(self, status, file, registrant, act, advance):
@@ -120,7 +122,7 @@ class TestLifecycle:
 class TestIdentity:
     async def test_no_completion_before_the_registrant_is_linked(self, file, registrant, act):
         made = await file()
-        assert (await act(made["id"], "verify", method="in_person")).status_code == 200
+        assert (await act(made["id"], "verify", method="in_person", document_type="driving_licence")).status_code == 200
         assert (await act(made["id"], "start")).status_code == 200
         refused = await act(made["id"], "complete")
         assert refused.status_code == 409
@@ -133,16 +135,52 @@ class TestIdentity:
         r = await act(made["id"], "complete")
         assert r.status_code == 409 and "verify" in r.json()["allowed_actions"]
 
-    async def test_unsigned_letter_refused_when_signatures_are_required(self, client, controller, file, act, policy):
+    async def test_an_unsigned_letter_is_verified_by_another_method(self, client, controller, file, act, policy):
+        # Changed by issue 14: a hand signature cannot be demanded (EDPB Guidelines 01/2022), so an unsigned
+        # letter is no longer refused when the profile says signature_required; it was a 422 before.
         made = await file(channel="letter", signed=False)
-        r = await act(made["id"], "verify", method="in_person")
-        assert r.status_code == 422 and "signed" in r.json()["detail"]
-        current = await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)
-        assert current.json()["status"] == "received"
+        r = await act(made["id"], "verify", method="in_person", document_type="identity_card")
+        assert r.status_code == 200, r.text
+        assert r.json()["verification"]["evidence"] == {"document_type": "identity_card"}
         signed = await file(channel="letter", signed=True)
         assert (await act(signed["id"], "verify", method="signed_letter")).status_code == 200
-        await policy(signature_required=False)
-        assert (await act(made["id"], "verify", method="in_person")).status_code == 200
+
+    async def test_each_method_records_proportionate_evidence(self, file, act, registrant):
+        cases = [({"method": "strong_electronic_identification"}, ["body", "evidence_ref"]),
+                 ({"method": "in_person"}, ["body", "document_type"]),
+                 ({"method": "in_person", "document_type": "passport", "evidence_ref": "FP1234567"},
+                  ["body", "evidence_ref"]),
+                 ({"method": "guardian"}, ["body", "method"]),
+                 ({"method": "known_contact"}, ["body", "method"]),
+                 ({"method": "fingerprint"}, ["body", "verify", "method"])]
+        made = await file()
+        for fields, loc in cases:
+            r = await act(made["id"], "verify", **fields)
+            assert r.status_code == 422, (fields, r.text)
+            assert loc in [e["loc"] for e in r.json()["errors"]], (fields, r.json())
+        child, parent = await registrant(), await registrant()
+        by_guardian = await file(registrant_id=child, on_behalf="guardian",
+                                 authority={"name": "Matti", "basis": "custody", "registrant_id": parent})
+        r = await act(by_guardian["id"], "verify", method="guardian")
+        assert r.status_code == 200 and r.json()["verification"]["evidence"]["authority"]["basis"] == "custody"
+
+    async def test_a_method_the_profile_does_not_accept_is_409(self, file, act, policy):
+        await policy(identity_methods={"erasure": ["strong_electronic_identification", "in_person"]})
+        made = await file("erasure")
+        for fields in ({"method": "signed_letter"}, {"method": "guardian"}):
+            r = await act(made["id"], "verify", **fields)
+            assert r.status_code == 409, r.text
+            assert r.json()["accepted_methods"] == ["strong_electronic_identification", "in_person"]
+            assert "strong_electronic_identification, in_person" in r.json()["detail"]
+        r = await act(made["id"], "send_confirmation", to="email")
+        assert r.status_code == 409 and "known_contact" in r.json()["detail"]
+        assert (await act(made["id"], "verify", method="in_person", document_type="passport")).status_code == 200
+
+    async def test_a_profile_may_not_demand_only_paper_or_a_visit(self, client, controller, policy):
+        from tests.subject_requests.conftest import profile_with
+        body = profile_with(identity_methods={"access": ["signed_letter", "in_person"]})
+        r = await client.put("/v1/register", headers=controller.headers, json=body)
+        assert r.status_code == 422 and "known_contact or strong_electronic_identification" in r.text
 
     async def test_signed_letter_method_needs_a_signed_letter(self, file, act):
         made = await file(channel="email")
@@ -159,12 +197,14 @@ class TestExtension:
     async def test_once_before_the_deadline_with_a_reason(self, client, me, file, act):
         await me.travel(datetime(2027, 2, 10, tzinfo=UTC))
         made = await file(received_at="2027-01-31T09:00:00Z")
-        assert made["due_at"].startswith("2027-02-28T09:00:00")
+        assert made["due_at"] == "2027-03-01T21:59:59.999999Z"  # 28.2. is a Sunday
         r = await act(made["id"], "extend", reason="10,000 records to go through", person_informed=True,
                       informed_at="2027-02-09T12:00:00Z")
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["due_at"].startswith("2027-04-28T09:00:00") and body["original_due_at"].startswith("2027-02-28")
+        # Two further months from 28.2. (the period's own last day): Wednesday 28.4., summer time.
+        assert body["due_at"] == "2027-04-28T20:59:59.999999Z" and body["original_due_at"].startswith("2027-03-01")
+        assert body["due_on"] == "2027-04-28"
         assert body["extension_reason"] == "10,000 records to go through"
         assert body["extension_told_at"].startswith("2027-02-09T12:00:00") and "extend" not in body["allowed_actions"]
         twice = await act(made["id"], "extend", reason="still more", person_informed=True)
@@ -172,7 +212,7 @@ class TestExtension:
         assert "extend" not in twice.json()["allowed_actions"]
 
     async def test_not_after_the_deadline(self, me, file, act):
-        await me.travel(datetime(2027, 3, 1, tzinfo=UTC))
+        await me.travel(datetime(2027, 3, 1, 22, 0, tzinfo=UTC))  # just after the end of Monday 1.3. in Helsinki
         made = await file(received_at="2027-01-31T09:00:00Z")
         r = await act(made["id"], "extend", reason="too late now", person_informed=True)
         assert r.status_code == 409 and "passed" in r.json()["detail"]
@@ -182,6 +222,8 @@ class TestExtension:
         cases = [({"person_informed": True}, ["body", "extend", "reason"]),
                  ({"reason": "busy", "person_informed": False}, ["body", "person_informed"]),
                  ({"reason": "busy", "person_informed": True, "informed_at": "2199-01-01T00:00:00Z"},
+                  ["body", "informed_at"]),
+                 ({"reason": "busy", "person_informed": True, "informed_at": "2001-01-01T00:00:00Z"},
                   ["body", "informed_at"])]
         for fields, loc in cases:
             r = await act(made["id"], "extend", **fields)
@@ -191,41 +233,65 @@ class TestExtension:
         assert unchanged["extended_at"] is None and unchanged["due_at"] == made["due_at"]
 
 
-class TestFreeInterval:
-    async def test_repeat_access_within_the_interval_is_not_free(self, me, file, registrant, act, advance):
+class TestFees:
+    async def test_informing_of_an_extension_must_fall_in_the_first_month(self, me, file, act):
+        await me.travel(datetime(2027, 3, 5, tzinfo=UTC))
+        made = await file(received_at="2027-01-31T09:00:00Z")
+        late = await act(made["id"], "extend", reason="complex", person_informed=True,
+                         informed_at="2027-03-03T09:00:00Z")
+        assert late.status_code in (409, 422)
+
+    async def test_a_repeat_is_flagged_never_charged_for_that_alone(self, me, file, registrant, act, advance):
+        # Changed by issue 14: a repeat inside the interval used to be `free: false` and chargeable as
+        # `repeat_within_free_interval`; under Art. 12(5) and 15(3) (CJEU C-307/22) it is only flagged.
         person = await registrant()
         await me.travel(datetime(2027, 1, 10, tzinfo=UTC))
         first = await file(registrant_id=person)
         await advance(first["id"], person)
-        await me.travel(datetime(2027, 5, 1, tzinfo=UTC))
+        await me.travel(datetime(2027, 5, 3, tzinfo=UTC))
         repeat = await file(registrant_id=person)
-        assert repeat["free"] is False and repeat["previous_request_id"] == first["id"]
+        assert repeat["free"] is True and repeat["previous_request_id"] == first["id"]
+        assert repeat["flags"] == ["repeat_within_interval"]
         erasure = await file("erasure", registrant_id=person)
-        assert erasure["free"] is True
+        assert erasure["flags"] == []
         await advance(repeat["id"], person, until="in_progress")
-        no_reason = await act(repeat["id"], "complete", fee={"amount": "15.00", "ground": "excessive"})
-        assert no_reason.status_code == 422
-        assert ["body", "complete", "fee", "justification"] in [e["loc"] for e in no_reason.json()["errors"]]
-        done = await act(repeat["id"], "complete", fee={"amount": "15.00", "ground": "repeat_within_free_interval",
-                                                        "justification": "second copy within six months"})
+        for fee, loc in (({"amount": "15.00", "ground": "repeat_within_free_interval", "justification": "again"},
+                          ["body", "complete", "fee", "ground"]),
+                         ({"amount": "15.00", "ground": "further_copy"}, ["body", "complete", "fee", "justification"])):
+            r = await act(repeat["id"], "complete", fee=fee)
+            assert r.status_code == 422 and loc in [e["loc"] for e in r.json()["errors"]], r.text
+            assert "repeat_within_free_interval" not in r.text or "further_copy" in r.text
+        done = await act(repeat["id"], "complete", fee={"amount": "15.00", "ground": "further_copy",
+                                                        "justification": "a second copy of the same data"})
         assert done.status_code == 200, done.text
-        assert done.json()["outcome"]["fee"] == {"amount": "15.00", "currency": "EUR",
-                                                 "ground": "repeat_within_free_interval",
-                                                 "justification": "second copy within six months"}
-        await me.travel(datetime(2027, 11, 2, tzinfo=UTC))
+        fee = done.json()["outcome"]["fee"]
+        assert fee["ground"] == "further_copy" and fee["copy_of"] == first["id"]
+        assert "tietosuojavaltuutetun" in fee["complaint"]["fi"] and done.json()["free"] is False
+        await me.travel(datetime(2027, 11, 10, tzinfo=UTC))
         later = await file(registrant_id=person)
-        assert later["free"] is True and later["previous_request_id"] is None
+        assert later["free"] is True and later["previous_request_id"] is None and later["flags"] == []
 
-    async def test_a_free_request_cannot_be_charged_as_a_repeat(self, client, controller, file, registrant, act,
-                                                                advance):
+    async def test_the_first_copy_is_always_free(self, client, controller, file, registrant, act, advance):
         person = await registrant()
         made = await file(registrant_id=person)
         await advance(made["id"], person, until="in_progress")
-        r = await act(made["id"], "complete", fee={"amount": "10", "ground": "repeat_within_free_interval",
+        r = await act(made["id"], "complete", fee={"amount": "10", "ground": "further_copy",
                                                    "justification": "we like fees"})
         assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "fee", "ground"]
+        assert "C-307/22" in r.json()["detail"]
         after = (await client.get(f"/v1/requests/{made['id']}", headers=controller.headers)).json()
         assert after["status"] == "in_progress" and after["package_available"] is False
+
+    async def test_manifestly_unfounded_or_excessive_needs_reasons_and_names_the_right_to_complain(
+            self, file, registrant, act, advance):
+        person = await registrant()
+        made = await file(registrant_id=person)
+        await advance(made["id"], person, until="in_progress")
+        r = await act(made["id"], "complete", fee={"amount": "40", "ground": "manifestly_unfounded_or_excessive",
+                                                   "justification": "twelve identical requests in a week"})
+        assert r.status_code == 200, r.text
+        fee = r.json()["outcome"]["fee"]
+        assert fee["justification"] == "twelve identical requests in a week" and "Ombudsman" in fee["complaint"]["en"]
 
     async def test_refusal_as_manifestly_unfounded_keeps_the_justification(self, file, act):
         made = await file()

@@ -410,9 +410,9 @@ class TestDelivery:
         smtp.hold_after = 4  # the fifth message waits in DATA: the worker is mid-batch
         proc = worker_process(outbox_settings, "--once", "--batch", "8", "--concurrency", "1")
         try:
-            assert await asyncio.to_thread(smtp.holding.wait, 30), "the worker never got going"
+            assert await asyncio.to_thread(smtp.holding.wait, 180), "the worker never got going"
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.wait(timeout=60)
         finally:
             smtp.release.set()
         smtp.hold_after = None
@@ -430,7 +430,7 @@ class TestDelivery:
         await client.post(f"/v1/registrants/{withdrawn['registrant_id']}/consents", headers=controller.headers,
                           json={"action": "withdraw", "purpose": "waitlist", "channel": "email", "source": "phone"})
         proc = worker_process(outbox_settings, "--once")
-        out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=300)
         assert "sent 1," in out and "cancelled 1" in out, out
         assert [str(m["To"]) for m in smtp.messages] == [kept["email"]]
 
