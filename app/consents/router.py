@@ -137,7 +137,11 @@ async def optout_query(
     for name, value in (("token", token), ("purpose", purpose), ("channel", channel)):
         if value is None:
             raise Invalid(f"the {name} is required", loc=["query", name])
-    return OptOut(token=token, purpose=purpose, channel=channel)
+    try:  # the query passed its own checks; the model's (e.g. the purpose code's pattern) may still refuse it
+        return OptOut(token=token, purpose=purpose, channel=channel)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(first["msg"], loc=["query", *first["loc"]]) from exc
 
 
 _OPTOUT_BODY = {"requestBody": {"required": False, "content": {

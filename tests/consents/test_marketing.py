@@ -279,6 +279,14 @@ class TestOptOut:
         s = states((await client.get(f"/v1/registrants/{rid}/consents", headers=staff_headers)).json())
         assert s[("direct_marketing", "email")] == "objected"
 
+    async def test_a_malformed_purpose_in_the_link_is_422_not_500(self, client):
+        # Found by the Schemathesis run: the query passed its length check but not the purpose code's pattern.
+        r = await client.post("/v1/optout", params={"token": "A" * 64, "purpose": "0" * 64, "channel": "post"},
+                              content="List-Unsubscribe=One-Click",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["loc"] == ["query", "purpose"]
+
     async def test_wrong_purpose_or_channel_is_404(self, client, staff_headers, staff, new_registrant):
         rid = await new_registrant()
         await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=grant())
