@@ -123,10 +123,12 @@ def main() -> int:
         try:
             base = f"http://127.0.0.1:{port}"
             token = controller_token(base, email, one_time)
+            # One worker: with two threads, Hypothesis' lambda-source cache raced and Schemathesis reported a
+            # "Runtime Error" on POST /v1/requests (a KeyError inside hypothesis, not an answer of ours).
             command = [str(Path(sys.executable).with_name("schemathesis")), "run", str(ROOT / "openapi" / "openapi.json"),
                        "--url", base, "--header", f"Authorization: Bearer {token}",
                        "--phases", "coverage,fuzzing", "--seed", str(SEED), "--max-examples", examples,
-                       "--checks", CHECKS, "--workers", "2", "--no-shrink", "--generation-deterministic",
+                       "--checks", CHECKS, "--workers", "1", "--no-shrink", "--generation-deterministic",
                        "--request-timeout", "30", "--suppress-health-check", "all", "--warnings", "off"]
             command += ["--exclude-path", EXCLUDED_PATH]
             try:
