@@ -419,7 +419,7 @@ async def callback_secret(session: AsyncSession, client_id: str) -> str | None:
 async def describe(session: AsyncSession, *, principal: Principal) -> Me:
     """The caller as `GET /v1/auth/me` shows it (the account was loaded when the token was checked)."""
     email = None
-    if principal.kind == "user" and principal.id is not None:
+    if principal.kind == PrincipalKind.user and principal.id is not None:
         user = await repo.user_by_id(session, user_id=principal.id)
         email = user.email if user else None
     return Me(kind=principal.kind, id=principal.id, name=principal.name, email=email, role=principal.role,

@@ -20,6 +20,7 @@ from app.core.humanize import DEFAULT_TIME_ZONE, duration_words, format_date, fo
 from app.register.schemas import RegisterProfile
 from app.register.texts import TEXTS as STATEMENT_TEXTS
 from app.subject_requests.letter_texts import CODE_ALIASES, CODES, COUNTRIES, LABELS, LETTER
+from app.registrants.models import RegistrantKind
 
 _TEMPLATES = Path(__file__).with_name("templates")
 _PERSON_FIELDS = ("given_name", "family_name", "date_of_birth", "guardian", "email", "phone", "address", "language",
@@ -220,7 +221,7 @@ def render(package: dict[str, Any], *, lang: str, titles: dict[str, dict[str, st
     words = Words(lang, profile, time_zone)
     t = LETTER[lang]
     person = package["registrant"]
-    fields = _PERSON_FIELDS if person.get("kind") != "organisation" else _ORGANISATION_FIELDS
+    fields = _PERSON_FIELDS if person.get("kind") != RegistrantKind.organisation else _ORGANISATION_FIELDS
     you = [words.row(k, person.get(k)) for k in fields if person.get(k) not in (None, "", [], {})]
     text_lang = words.text_lang
     tables = [_section(words, titles.get(name, {}).get(text_lang, words.label(name)), rows)

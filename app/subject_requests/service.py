@@ -30,6 +30,7 @@ from app.register import service as register
 from app.register.schemas import RegisterProfile
 from app.registrants import erasure, recipients
 from app.registrants import service as registrants
+from app.registrants.models import RegistrantStatus
 from app.subject_requests import package as packaging
 from app.subject_requests import repository as repo
 from app.subject_requests import deadlines
@@ -366,7 +367,7 @@ async def _send_confirmation(session: AsyncSession, actor: Principal, row: RowMa
                        extra={"allowed_actions": allowed_actions(row, now)})
     person = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id)
     address = person["email"] if body.to == "email" else person["phone"]
-    if not address or person["status"] == "erased":
+    if not address or person["status"] == RegistrantStatus.erased:
         raise Conflict(f"the register has no {body.to} for this person; verify by another accepted method",
                        extra={"accepted_methods": [m.value for m in profile.rights_policy.methods_for(row["type"])]})
     token = secrets.token_urlsafe(32)
@@ -393,7 +394,7 @@ async def confirm(session: AsyncSession, *, token: str) -> ConfirmationRead:
     now = clock.utcnow()
     spent = await repo.use_confirmation(session, token_sha256=hashlib.sha256(token.encode()).hexdigest(), now=now)
     row = await repo.get(session, request_id=spent["request_id"], creator=None, for_update=True) if spent else None
-    if spent is None or row is None or row["status"] != "received":
+    if spent is None or row is None or row["status"] != RequestStatus.received:
         raise NotFound("no such confirmation link (it may have been used or have expired)")
     person = Principal(kind="registrant", id=row["registrant_id"], name=None, role=None)
     evidence = {"channel": spent["channel"], "sent_to": spent["sent_to"], "confirmation_id": str(spent["id"]),
@@ -401,17 +402,17 @@ async def confirm(session: AsyncSession, *, token: str) -> ConfirmationRead:
     verification = {"method": "known_contact", "evidence_ref": None, "evidence": evidence, "by": person.subject,
                     "by_name": None, "at": now.isoformat()}
     await repo.update_request(session, request_id=row["id"], values={
-        "status": "verified", "verification": verification, "verified_at": now, "updated_at": now})
-    await repo.add_event(session, values={"request_id": row["id"], "at": now, "action": "confirm",
-                                          "from_status": "received", "to_status": "verified",
+        "status": RequestStatus.verified, "verification": verification, "verified_at": now, "updated_at": now})
+    await repo.add_event(session, values={"request_id": row["id"], "at": now, "action": RequestAction.confirm,
+                                          "from_status": RequestStatus.received, "to_status": RequestStatus.verified,
                                           "actor": person.subject, "actor_name": None,
                                           "details": {"method": "known_contact", "evidence": evidence}})
     updated = await repo.get(session, request_id=row["id"], creator=None)
     assert updated is not None
     _audit(session, person, "request.confirm", updated, method="known_contact", channel=spent["channel"])
     if updated["status_callback_url"]:
-        await _notify(session, updated, previous="received", action="confirm", now=now)
-    return ConfirmationRead(confirmed=True, request_id=row["id"], status="verified")
+        await _notify(session, updated, previous="received", action=RequestAction.confirm, now=now)
+    return ConfirmationRead(confirmed=True, request_id=row["id"], status=RequestStatus.verified)
 
 
 def _accepted_method(row: RowMapping, method: str, profile: RegisterProfile) -> None:
@@ -526,7 +527,7 @@ async def _fee(session: AsyncSession, row: RowMapping, body: CompleteAction) -> 
     fee = body.fee.model_dump(mode="json")
     if body.fee.ground == "further_copy":
         earlier = None
-        if row["type"] == "access":
+        if row["type"] == RequestType.access:
             earlier = await repo.last_completed_access(session, registrant_id=row["registrant_id"], since=None,
                                                        exclude=row["id"])
         if earlier is None:
