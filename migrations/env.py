@@ -27,6 +27,15 @@ def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool
     return False
 
 
+# Indexes that exist only in migrations: PostgreSQL expression indexes the models cannot state portably
+# (0020: the audience's address order, matched against `app.consents.repository.contact_of` by a test).
+MIGRATION_ONLY_INDEXES = frozenset({"ix_registrant_audience_email", "ix_registrant_audience_phone"})
+
+
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "index" and reflected and compare_to is None and name in MIGRATION_ONLY_INDEXES)
+
+
 def _configure(connection: Connection) -> None:
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
@@ -41,6 +50,7 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
+        include_object=_include_object,
     )
     try:
         with context.begin_transaction():

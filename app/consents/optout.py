@@ -32,7 +32,7 @@ class Claim:
 
 def _tag(key: bytes, registrant_id: uuid.UUID, generation: uuid.UUID, purpose: str, channel: str) -> bytes:
     message = b"|".join([registrant_id.bytes, generation.bytes, purpose.encode(), channel.encode()])
-    return hmac.new(key, message, hashlib.sha256).digest()[:_TAG_BYTES]
+    return hmac.digest(key, message, "sha256")[:_TAG_BYTES]
 
 
 def make_token(key: bytes, *, registrant_id: uuid.UUID, generation: uuid.UUID | None, purpose: str,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from datetime import date
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -247,11 +248,11 @@ def _audience_purpose(profile: RegisterProfile, purpose_code: str, channel: str)
     return purpose
 
 
-def _subject(row: RowMapping) -> Subject:
+def _subject(row: Row[Any]) -> Subject:
     """The engine's facts from one candidate row."""
-    return Subject(kind=row["kind"], status=row["status"], date_of_birth=row["date_of_birth"],
-                   state=State(row["state"]) if row["state"] else State.none, given_by=row["given_by"],
-                   sale_with_opt_out=bool(row["sale_with_opt_out"]), has_contact=row["contact"] is not None)
+    return Subject(kind=row.kind, status=row.status, date_of_birth=row.date_of_birth,
+                   state=State(row.state) if row.state else State.none, given_by=row.given_by,
+                   sale_with_opt_out=bool(row.sale_with_opt_out), has_contact=row.contact is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +268,7 @@ def stoppable(purpose: Purpose) -> bool:
     return purpose.legal_basis is LegalBasis.consent or purpose.direct_marketing or purpose.objectable
 
 
-def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, link: str | None,
+def _member(row: Row[Any], verdict: Verdict, *, purpose: str, channel: str, link: str | None,
             key: bytes) -> dict[str, Any]:
     """One audience row as `AudienceMember` JSON: the channel's address, the basis, the personal opt-out and headers.
 
@@ -275,19 +276,22 @@ def _member(row: RowMapping, verdict: Verdict, *, purpose: str, channel: str, li
     """
     url = None
     if link is not None:
-        url = link + make_token(key, registrant_id=row["id"], generation=row["event_id"], purpose=purpose,
-                                channel=channel)
+        url = link + make_token(key, registrant_id=row.id, generation=row.event_id, purpose=purpose, channel=channel)
     email = channel == "email" and url is not None
     return {
-        "registrant_id": str(row["id"]), "language": row["language"],
-        "email": row["contact"] if channel == "email" else None,
-        "phone": row["contact"] if channel in ("sms", "phone") else None,
-        "address": row["address"] if channel == "post" else None,
+        "registrant_id": str(row.id), "language": row.language,
+        "email": row.contact if channel == "email" else None,
+        "phone": row.contact if channel in ("sms", "phone") else None,
+        "address": row.address if channel == "post" else None,
         "basis": verdict.basis.value if verdict.basis else None,
-        "contact_person": row["contact_person"] if row["kind"] == RegistrantKind.organisation else None,
+        "contact_person": row.contact_person if row.kind == RegistrantKind.organisation else None,
         "optout_url": url, "list_unsubscribe": list_unsubscribe(url) if email else None,
         "list_unsubscribe_post": ONE_CLICK if email else None,
     }
+
+
+# The largest chunk of candidates one read of an audience page fetches (chunks grow from the page size).
+AUDIENCE_CHUNK_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,36 +307,48 @@ async def audience(
 ) -> AudiencePage:
     """One page of the people who may be contacted right now for a purpose on a channel, decided by the rule engine.
 
-    Candidates stream from the database in address order; each goes through `rules.decide`; the first admitted
-    registrant of an address is listed and later ones with the same address are not (one message per address).
+    Candidates come from the database in address order, in chunks of bounded size; each goes through
+    `rules.decide`; the first admitted registrant of an address is listed and later ones with the same address are
+    not (one message per address).
     """
     _, profile = await _profile(session)
     purpose = _audience_purpose(profile, purpose_code, channel)
     key = repo.AUDIENCE_KEYSET.values(params)
     after = key[0] if key else None
     rule, guardian_age, today = purpose_rule(purpose, channel), await register.guardian_age(session), clock.utcnow().date()
-    stmt = repo.audience_candidates(
-        purpose=purpose_code, channel=channel, consent_based=purpose.legal_basis is LegalBasis.consent,
+    candidates = partial(
+        repo.audience_candidates, purpose=purpose_code, channel=channel,
+        consent_based=purpose.legal_basis is LegalBasis.consent,
         sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
-        visibility=registrants.visibility_for(actor).clause(), after=after, dialect=dialect_name(session))
+        visibility=registrants.visibility_for(actor).clause(), dialect=dialect_name(session))
     members: list[dict[str, Any]] = []
     last_contact, last_id, more = None, None, False
     link = optout_link(links.base_url, purpose=purpose_code, channel=channel) if stoppable(purpose) else None
-    async with repo.streamed(session, stmt) as batches:
-        async for batch in batches:
-            for row in batch:
-                if row["contact"] == last_contact:
-                    continue
-                verdict = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
-                if not verdict.admitted:
-                    continue
-                if len(members) == params.limit:
-                    more = True
-                    break
-                members.append(_member(row, verdict, purpose=purpose_code, channel=channel, link=link, key=links.key))
-                last_contact, last_id = row["contact"], row["id"]
-            if more:
+    verdicts: dict[tuple[Any, ...], Verdict] = {}
+    # Read in bounded chunks in (address, id) order, each resuming past the last row read, until the page is full
+    # (and one more admitted address shows there is a next page) or the candidates run out.
+    chunk, resume = params.limit + 1, None
+    while not more:
+        rows = (await session.execute(candidates(after=after, resume=resume, limit=chunk))).all()
+        for row in rows:
+            if row.contact == last_contact:
+                continue
+            # The engine is pure: rows with the same facts get the same verdict, decided once per page.
+            facts = (row.kind, row.status, row.date_of_birth, row.state, row.given_by, row.sale_with_opt_out,
+                     row.contact is not None)
+            verdict = verdicts.get(facts)
+            if verdict is None:
+                verdict = verdicts[facts] = decide(_subject(row), rule, today=today, guardian_age=guardian_age)
+            if not verdict.admitted:
+                continue
+            if len(members) == params.limit:
+                more = True
                 break
+            members.append(_member(row, verdict, purpose=purpose_code, channel=channel, link=link, key=links.key))
+            last_contact, last_id = row.contact, row.id
+        if len(rows) < chunk:
+            break
+        resume, chunk = (rows[-1].contact, rows[-1].id), min(chunk * 2, AUDIENCE_CHUNK_MAX)
     audit.record(session, actor=actor, action="audience.read", resource_type="audience",
                  details={"purpose": purpose_code, "channel": channel, "count": len(members)})
     return AudiencePage(items=members, next_cursor=encode_cursor([str(last_id)]) if more else None)
@@ -348,7 +364,7 @@ async def explain(session: AsyncSession, *, actor: Principal, purpose_code: str,
                                     sale_types=profile.sale_record_types if purpose.soft_opt_in else [],
                                     visibility=None, after=None, registrant_id=registrant_id,
                                     dialect=dialect_name(session))
-    row = (await session.execute(stmt)).mappings().one()
+    row = (await session.execute(stmt)).one()
     subject, guardian_age, today = _subject(row), await register.guardian_age(session), clock.utcnow().date()
     verdict = decide(subject, purpose_rule(purpose, channel), today=today, guardian_age=guardian_age)
     audit.record(session, actor=actor, action="audience.explain", resource_type="registrant",
