@@ -210,25 +210,39 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """Deliver the outbox: until SIGTERM/SIGINT, or with --once until nothing is due."""
+    """Deliver the outbox and seal the audit chain: until SIGTERM/SIGINT, or with --once until nothing is due."""
     import signal  # noqa: PLC0415
 
+    from app.audit.sequencer import Sequencer  # noqa: PLC0415
     from app.outbox.worker import run_worker  # noqa: PLC0415
     from app.wiring import build  # noqa: PLC0415
 
     hooks = build(settings).outbox
+
+    async def seal(stop: asyncio.Event) -> int:
+        database = Database.from_settings(settings)
+        try:
+            sealer = Sequencer(database, settings)
+            return await (sealer.drain() if args.once else sealer.run(stop))
+        finally:
+            await database.engine.dispose()
 
     async def runner() -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)  # finish the batch in hand, then stop
-        return await run_worker(settings, once=args.once, batch_size=args.batch, concurrency=args.concurrency,
-                                stop=stop, out=sys.stdout, hooks=hooks)
+        delivery = run_worker(settings, once=args.once, batch_size=args.batch, concurrency=args.concurrency,
+                              stop=stop, out=sys.stdout, hooks=hooks)
+        if settings.audit_seals_inline:
+            return await delivery, None
+        return await asyncio.gather(delivery, seal(stop))
 
-    stats = asyncio.run(runner())
+    stats, sealed = asyncio.run(runner())
     print(f"outbox worker done: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "
           f"cancelled {stats.cancelled}", flush=True)
+    if sealed is not None:
+        print(f"audit sequencer done: sealed {sealed} entries", flush=True)
     return 0
 
 
@@ -261,7 +275,7 @@ def _parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("openapi", help="regenerate openapi/openapi.json")
     spec.add_argument("--check", action="store_true", help="only check that the committed file is current")
     spec.set_defaults(func=cmd_openapi)
-    worker = commands.add_parser("worker", help="deliver queued email, SMS and webhook messages")
+    worker = commands.add_parser("worker", help="deliver queued email, SMS and webhook messages; seal the audit chain")
     worker.add_argument("--once", action="store_true", help="exit when nothing is due instead of waiting")
     worker.add_argument("--batch", type=int, default=0, help="messages claimed at a time (default: settings)")
     worker.add_argument("--concurrency", type=int, default=0, help="messages sent at once (default: settings)")

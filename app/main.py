@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__, api
+from app.audit import sequencer
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers, problem_openapi
 from app.core.middleware import RequestGuard
@@ -38,9 +39,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The embedded default needs no separate `rekisteri worker`: the outbox drains in-process.
         background = start_in_process(app.state.db, settings, app.state.wiring) if settings.runs_worker_in_process else None
+        # The audit sequencer too (development; in production `rekisteri worker` runs it).
+        sealer = sequencer.start_in_process(app.state.db, settings) if settings.runs_sequencer_in_process else None
         yield
         if background is not None:
             await background.stop()
+        if sealer is not None:
+            await sealer.stop()
         await app.state.db.engine.dispose()
 
     docs = settings.docs_enabled

@@ -136,7 +136,9 @@ class Environments:
             else:
                 url = f"sqlite:///{self._tmp.mktemp(COMMITS if commits else 'db') / 'test.db'}"
             migrations.upgrade(url)
-            settings = Settings(database_url=url, jwt_secret=TEST_SECRET, db_pool_size=20,
+            # Rolled-back tests cannot leave sealing to a sequencer on another connection: writers seal at commit.
+            # The sequencer has tests of its own (tests/audit/test_sequencer.py) and runs in `live_server`.
+            settings = Settings(database_url=url, jwt_secret=TEST_SECRET, db_pool_size=20, audit_sealing="inline",
                                 jwt_secret_file=self._tmp.mktemp("keys") / "unused")
             self._made[commits] = Environment(url, settings)
         return self._made[commits]

@@ -39,7 +39,5 @@ async def list_audit(
 
 @router.get("/verify", status_code=200, response_model=VerificationRead)
 async def verify_audit(actor: AuditReader, session: SessionDep) -> VerificationRead:
-    """Recompute the hash chain and report the first broken entry, if any."""
-    result = await service.verify(session)
-    service.record(session, actor=actor, action="audit.verify", details={"ok": result.ok})
-    return VerificationRead(ok=result.ok, entries=result.entries, first_broken=result.first_broken)
+    """Recompute the hash chain, report the first broken entry, if any, and how far sealing lags behind."""
+    return await service.verification_report(session, actor=actor)

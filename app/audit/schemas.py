@@ -31,9 +31,20 @@ class AuditEntryRead(ResponseModel):
     hash: str
 
 
+class SealedHead(ResponseModel):
+    """The last entry sealed into the chain (sequence 0 and the genesis hash when none is)."""
+
+    sequence: int
+    hash: str
+
+
 class VerificationRead(ResponseModel):
-    """Whether the chain is intact; `first_broken` is the sequence number of the first bad entry."""
+    """Whether the sealed chain is intact (`first_broken`: the sequence number of the first bad entry), its head,
+    and the entries written but not yet sealed by the sequencer."""
 
     ok: bool
     entries: int
     first_broken: int | None
+    sealed_head: SealedHead
+    unsealed: int
+    oldest_unsealed_age_seconds: float

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from app.audit import chain
 from app.audit import repository as repo
+from app.audit.chain import CHAINED_FIELDS, entry_hash
 from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
-from app.audit.schemas import AuditEntryRead
+from app.audit.schemas import AuditEntryRead, SealedHead, VerificationRead
 from app.auth.principal import Principal
 from app.core import clock
 from app.core.context import current_client_addr, current_request_id
 from app.db.pagination import Page, PageParams, make_page
+from app.db.session import AUDIT_SEAL_INLINE
 
-GENESIS_HASH = "0" * 64
 _PENDING = "audit_pending"
-_CHAINED_FIELDS = (
-    "seq", "id", "at", "actor_type", "actor_id", "actor_name", "role", "action", "resource_type",
-    "resource_id", "registrant_ids", "request_id", "client_addr", "outcome", "details", "prev_hash",
-)
+SEAL_INLINE_BATCH = 5000
 
 
 def record(
@@ -61,97 +58,17 @@ def record(
     session.info.setdefault(_PENDING, []).append(entry)
 
 
-def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of an entry's chained fields (previous hash included)."""
-    content = {name: entry[name] for name in _CHAINED_FIELDS}
-    content["id"] = str(content["id"])
-    content["at"] = content["at"].isoformat()
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
-    """Chain and insert the queued entries last, so the head row is locked for the shortest time."""
+    """Write the queued entries unsealed in the committing transaction; seal them too when sealing is inline."""
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres and len(pending) == 1:
-        _write_one_postgres(session, pending[0])
-        return
-    head_table, entry_table, subject_table = AuditHead.__table__, AuditEntry.__table__, AuditSubject.__table__
-    seq, prev = session.execute(select(head_table.c.last_seq, head_table.c.last_hash)
-                                .where(head_table.c.id == 1).with_for_update()).one()
-    subjects = []
-    for entry in pending:
-        seq += 1
-        entry["seq"], entry["prev_hash"] = seq, prev
-        entry["hash"] = prev = entry_hash(entry)
-        subjects += [{"entry_seq": seq, "registrant_id": uuid.UUID(r)} for r in entry["registrant_ids"]]
-    move_head = update(head_table).where(head_table.c.id == 1).values(last_seq=seq, last_hash=prev)
-    if postgres:
-        # One round trip while the head row is locked: the inserts ride along as CTEs of the head update
-        # (the foreign key of audit_subject is checked at the end of the statement).
-        move_head = move_head.add_cte(insert(entry_table).values(pending).cte("new_entries"))
-        if subjects:
-            move_head = move_head.add_cte(insert(subject_table).values(subjects).cte("new_subjects"))
-        session.execute(move_head)
-        return
-    session.execute(insert(entry_table), pending)
-    if subjects:
-        session.execute(insert(subject_table), subjects)
-    session.execute(move_head)
-
-
-# The usual case, one entry per request, in one statement: lock the head, chain, insert, move the head.
-# PostgreSQL computes the hash over the canonical JSON that `_canonical_parts` splits around the two
-# values only it knows (previous hash and sequence number), so `entry_hash` and `verify` hold unchanged.
-_ONE_ENTRY = text("""
-WITH head AS (
-    SELECT last_seq + 1 AS seq, last_hash AS prev_hash FROM audit_head WHERE id = 1 FOR UPDATE
-), chained AS (
-    SELECT seq, prev_hash, encode(sha256(convert_to(
-        CAST(:before_prev AS text) || prev_hash || CAST(:before_seq AS text) || seq::text || CAST(:after_seq AS text),
-        'UTF8')), 'hex') AS hash
-    FROM head
-), new_entry AS (
-    INSERT INTO audit_entry (seq, id, at, actor_type, actor_id, actor_name, role, action, resource_type, resource_id,
-                             registrant_ids, request_id, client_addr, outcome, details, prev_hash, hash)
-    SELECT seq, CAST(:id AS uuid), CAST(:at AS timestamptz), :actor_type, :actor_id, :actor_name, :role, :action,
-           :resource_type, :resource_id, CAST(:registrant_ids AS json), :request_id, :client_addr, :outcome,
-           CAST(:details AS json), prev_hash, hash
-    FROM chained
-    RETURNING seq, hash
-), new_subjects AS (
-    INSERT INTO audit_subject (entry_seq, registrant_id)
-    SELECT new_entry.seq, subject FROM new_entry, unnest(CAST(:subjects AS uuid[])) AS subject
-)
-UPDATE audit_head SET last_seq = new_entry.seq, last_hash = new_entry.hash FROM new_entry WHERE audit_head.id = 1
-""")
-
-
-def _canonical_parts(entry: dict[str, Any]) -> tuple[str, str, str]:
-    """The canonical JSON of `entry_hash` split around the previous hash and the sequence number."""
-    marker = uuid.uuid4().hex
-    prev_marker, seq_marker = f"@prev-{marker}@", f"@seq-{marker}@"
-    canonical = json.dumps({**{name: entry.get(name) for name in _CHAINED_FIELDS}, "id": str(entry["id"]),
-                            "at": entry["at"].isoformat(), "prev_hash": prev_marker, "seq": seq_marker},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    before_prev, rest = canonical.split(json.dumps(prev_marker))
-    between, after_seq = rest.split(json.dumps(seq_marker))
-    return before_prev + '"', '"' + between, after_seq
-
-
-def _write_one_postgres(session: Session, entry: dict[str, Any]) -> None:
-    before_prev, before_seq, after_seq = _canonical_parts(entry)
-    session.execute(_ONE_ENTRY, {
-        **{name: entry[name] for name in ("id", "at", "actor_type", "actor_id", "actor_name", "role", "action",
-                                          "resource_type", "resource_id", "request_id", "client_addr", "outcome")},
-        "registrant_ids": json.dumps(entry["registrant_ids"]), "details": json.dumps(entry["details"]),
-        "subjects": [uuid.UUID(r) for r in entry["registrant_ids"]],
-        "before_prev": before_prev, "before_seq": before_seq, "after_seq": after_seq,
-    })
+    conn = session.connection()
+    chain.write_unsealed(conn, pending)
+    if session.info.get(AUDIT_SEAL_INLINE, True):
+        while chain.seal(conn, limit=SEAL_INLINE_BATCH, own=True) == SEAL_INLINE_BATCH:
+            pass
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -166,27 +83,53 @@ class Verification:
     ok: bool
     entries: int
     first_broken: int | None
+    head_seq: int = 0
+    head_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Entries written but not yet sealed into the chain."""
+
+    unsealed: int
+    oldest_age_seconds: float
+
+
+async def backlog(session: AsyncSession) -> Backlog:
+    """How many entries wait for the sequencer, and for how long the oldest has waited."""
+    count, oldest = await session.run_sync(lambda s: chain.backlog(s.connection()))
+    age = max((clock.utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return Backlog(count, age)
 
 
 async def verify(session: AsyncSession, *, batch: int = 2000) -> Verification:
-    """Recompute every hash from the chain's first kept entry to the head."""
+    """Recompute every hash from the chain's first kept entry to the sealed head."""
     head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
     expected_seq, expected_prev, checked = head.first_seq, head.first_prev_hash, 0
-    columns = [getattr(AuditEntry, name) for name in (*_CHAINED_FIELDS, "hash")]
+    columns = [getattr(AuditEntry, name) for name in (*CHAINED_FIELDS, "hash")]
     while True:
         rows = (await session.execute(
             select(*columns).where(AuditEntry.seq >= expected_seq).order_by(AuditEntry.seq).limit(batch)
         )).mappings().all()
         for row in rows:
             if row["seq"] != expected_seq or row["prev_hash"] != expected_prev or entry_hash(dict(row)) != row["hash"]:
-                return Verification(False, checked, expected_seq)
+                return Verification(False, checked, expected_seq, head.last_seq, head.last_hash)
             expected_seq, expected_prev, checked = expected_seq + 1, row["hash"], checked + 1
         if len(rows) < batch:
             break
     if expected_seq - 1 != head.last_seq or expected_prev != head.last_hash:
-        return Verification(False, checked, expected_seq)
-    return Verification(True, checked, None)
+        return Verification(False, checked, expected_seq, head.last_seq, head.last_hash)
+    return Verification(True, checked, None, head.last_seq, head.last_hash)
 
+
+async def verification_report(session: AsyncSession, *, actor: Principal) -> VerificationRead:
+    """The chain's verification, its sealed head and the sealing lag; verifying is itself audited."""
+    result = await verify(session)
+    waiting = await backlog(session)
+    record(session, actor=actor, action="audit.verify", details={"ok": result.ok})
+    return VerificationRead(ok=result.ok, entries=result.entries, first_broken=result.first_broken,
+                            sealed_head=SealedHead(sequence=result.head_seq, hash=result.head_hash),
+                            unsealed=waiting.unsealed, oldest_unsealed_age_seconds=waiting.oldest_age_seconds)
 
 
 async def purge_before(session: AsyncSession, *, cutoff: datetime, dry_run: bool = False) -> int:

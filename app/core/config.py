@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     waitlist_sms_per_phone_per_hour: int = Field(default=3, ge=1)
     waitlist_notifications_per_client_per_hour: int = Field(default=60, ge=1)
     waitlist_signups_per_client_per_minute: int = Field(default=30, ge=1)
+    # The audit chain (app/audit/sequencer.py). "sequencer": requests write their entry unsealed and
+    # `rekisteri worker` (or, in development, the app process) seals entries in commit order, in batches;
+    # "inline": each writing transaction seals its own at commit (one writer at a time; SQLite's default).
+    audit_sealing: Literal["inline", "sequencer"] | None = None  # None: inline on SQLite, sequencer on PostgreSQL
+    audit_sequencer_in_process: bool | None = None  # None: on in development, off in production
+    audit_seal_batch_size: int = Field(default=1000, ge=1, le=20000)
+    audit_seal_poll_seconds: float = Field(default=0.2, gt=0, le=10)
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).
     callback_allowlist: Annotated[list[str], NoDecode] = []
 
@@ -134,6 +141,20 @@ class Settings(BaseSettings):
     def runs_worker_in_process(self) -> bool:
         """Whether the app process drains the outbox itself (the embedded default)."""
         return self.env == "development" if self.worker_in_process is None else self.worker_in_process
+
+    @property
+    def audit_seals_inline(self) -> bool:
+        """Whether writing transactions seal their own audit entries (no sequencer needed)."""
+        if self.audit_sealing is not None:
+            return self.audit_sealing == "inline"
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_sequencer_in_process(self) -> bool:
+        """Whether the app process runs the audit sequencer itself (development, when sealing is not inline)."""
+        if self.audit_seals_inline:
+            return False
+        return self.env == "development" if self.audit_sequencer_in_process is None else self.audit_sequencer_in_process
 
     @property
     def email_backend_name(self) -> str:

@@ -1,6 +1,6 @@
 """Every model, imported once, so alembic and the tests see the whole schema."""
 
-from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
+from app.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditPending, AuditPurgePermit, AuditSubject
 from app.auth.models import ApiClient, LoginThrottle, UserAccount
 from app.consents.models import ConsentEvent, ConsentState
 from app.db.base import Base
@@ -18,7 +18,8 @@ from app.subject_requests.models import SubjectRequest, SubjectRequestEvent, Sub
 from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTag, WaitlistNotification
 
 __all__ = [
-    "ApiClient", "AuditEntry", "AuditHead", "AuditPurgePermit", "AuditSubject", "Base", "ConsentEvent", "ConsentState",
+    "ApiClient", "AuditCheckpoint", "AuditEntry", "AuditHead", "AuditPending", "AuditPurgePermit", "AuditSubject",
+    "Base", "ConsentEvent", "ConsentState",
     "IdempotencyKey", "LoginThrottle", "OutboxMessage", "RegisterVersion", "Registrant", "RegistrantCustomerType",
     "RegistrantHistory", "RegistrantRef", "RelationshipRecord", "SubjectRequest", "SubjectRequestEvent",
     "SubjectRequestPackage", "UserAccount", "WaitlistDelivery", "WaitlistEntry", "WaitlistEntryTag",

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 
+# session.info key: False when the audit sequencer, not the writing transaction, seals audit entries.
+AUDIT_SEAL_INLINE = "audit_seal_inline"
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -70,7 +72,8 @@ class Database:
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(settings)
-        return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
+        return cls(engine, async_sessionmaker(engine, expire_on_commit=False,
+                                              info={AUDIT_SEAL_INLINE: settings.audit_seals_inline}))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.models import AuditHead
+from app.audit.models import AuditHead, AuditPending
 from app.db.session import Database
 from app.metrics.service import Gauge, Rows
 from app.outbox.models import Kind, OutboxMessage, Status
@@ -61,6 +61,17 @@ async def audit_chain_length(session: AsyncSession, now: datetime) -> Rows:
     return [({}, max(head.last_seq - head.first_seq + 1, 0) if head else 0)]
 
 
+async def audit_unsealed(session: AsyncSession, now: datetime) -> Rows:
+    """Audit entries written but not yet sealed into the chain."""
+    return [({}, (await session.execute(select(func.count()).select_from(AuditPending))).scalar_one())]
+
+
+async def audit_sealing_lag(session: AsyncSession, now: datetime) -> Rows:
+    """Seconds the oldest unsealed audit entry has waited for the sequencer (0 when none waits)."""
+    oldest = (await session.execute(select(func.min(AuditPending.at)))).scalar()
+    return [({}, max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0)]
+
+
 def pool_in_use(database: Database) -> Rows:
     """Database connections checked out of this process's pool."""
     checkedout = getattr(getattr(database.engine, "pool", None), "checkedout", None)
@@ -76,5 +87,7 @@ GAUGES = [
     Gauge("rekisteri_requests_due_within_7d", "Open requests due within 7 days", collect=requests_due_soon),
     Gauge("rekisteri_requests_overdue", "Open requests past their due date", collect=requests_overdue),
     Gauge("rekisteri_audit_chain_length", "Entries in the audit hash chain", collect=audit_chain_length),
+    Gauge("rekisteri_audit_unsealed_entries", "Audit entries waiting to be sealed", collect=audit_unsealed),
+    Gauge("rekisteri_audit_sealing_lag_seconds", "Age of the oldest unsealed audit entry", collect=audit_sealing_lag),
     Gauge("rekisteri_db_pool_in_use", "Database connections in use by this process", probe=pool_in_use),
 ]

@@ -27,6 +27,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "login_throttle": "login_attempts",  # keyed by the login name (an email address)
     "audit_entry": "audit_log",
     "audit_subject": "audit_log",
+    "audit_pending": "audit_log",  # entries written and not yet sealed into the chain (about a second's worth)
     "outbox_message": "customer_relationship",  # notices and callbacks on their way: recipient and text
     "registrant": "contact_details",
     "registrant_ref": "contact_details",  # an external system's id of the person
@@ -52,6 +53,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
 
 NON_PERSONAL_TABLES: frozenset[str] = frozenset({
     "audit_head",  # the chain's first and last sequence numbers and hashes
+    "audit_checkpoint",  # signed sequence numbers and hashes of the chain's head
     "audit_purge_permit",  # an empty flag table the retention purge fills inside its own transaction
 })
 

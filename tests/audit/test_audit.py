@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
@@ -204,15 +205,26 @@ class TestPurge:
         assert result.entries == 1  # only the entry written after the cutoff is left
 
 
+def _sealed_verification(http: httpx.Client, token: str) -> tuple[dict, int]:
+    """GET /v1/audit/verify once the live server's sequencer has sealed everything written so far; and the calls made
+    (each call's own audit entry is sealed after it answers)."""
+    deadline, calls = time.monotonic() + 60, 0
+    while True:
+        result, calls = http.get("/v1/audit/verify", headers=bearer(token)).json(), calls + 1
+        if result["unsealed"] == 0 or time.monotonic() > deadline:
+            return result, calls
+        time.sleep(0.2)
+
+
 class TestConcurrentWriters:
     @pytest.mark.commits
     def test_many_workers_logging_in_at_once_keep_the_chain_unbroken(self, live_server, accounts):
         machine = accounts["integration"]
-        # The live server shares the database; read the head before and after.
+        # The live server shares the database and seals with its sequencer; read the head before and after.
         with httpx.Client(base_url=live_server, timeout=60) as http:
             ctrl = http.post("/v1/auth/token", data={"grant_type": "password", "username": accounts["controller"].email,
                                                      "password": PASSWORD}).json()["access_token"]
-            before = http.get("/v1/audit/verify", headers=bearer(ctrl)).json()
+            before, _ = _sealed_verification(http, ctrl)
 
         def logins(_: int) -> list[int]:
             with httpx.Client(base_url=live_server, timeout=60) as http:
@@ -224,7 +236,9 @@ class TestConcurrentWriters:
             statuses = [s for batch in pool.map(logins, range(8)) for s in batch]
         assert statuses == [200] * 400
         with httpx.Client(base_url=live_server, timeout=60) as http:
-            after = http.get("/v1/audit/verify", headers=bearer(ctrl)).json()
+            after, calls = _sealed_verification(http, ctrl)
         assert after["ok"] is True, after
-        # 400 logins, plus the first verify's own entry.
-        assert after["entries"] - before["entries"] == 401
+        assert after["unsealed"] == 0, after
+        assert after["sealed_head"]["sequence"] == before["sealed_head"]["sequence"] + after["entries"] - before["entries"]
+        # 400 logins, the first verify's own entry, and those of the calls made while waiting for the sequencer.
+        assert after["entries"] - before["entries"] == 400 + 1 + (calls - 1)

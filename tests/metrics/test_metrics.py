@@ -6,7 +6,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 GAUGES = {"rekisteri_outbox_queue_depth", "rekisteri_outbox_oldest_age_seconds", "rekisteri_outbox_failed_messages",
           "rekisteri_requests_open", "rekisteri_requests_due_within_7d", "rekisteri_requests_overdue",
-          "rekisteri_audit_chain_length", "rekisteri_db_pool_in_use"}
+          "rekisteri_audit_chain_length", "rekisteri_audit_unsealed_entries", "rekisteri_audit_sealing_lag_seconds",
+          "rekisteri_db_pool_in_use"}
 
 
 def _samples(body: str) -> dict[tuple[str, tuple], float]:
@@ -45,3 +46,5 @@ class TestMetrics:
         assert samples[("rekisteri_requests_overdue", ())] == stats["overdue"]
         verified = (await client.get("/v1/audit/verify", headers=accounts["auditor"].headers)).json()
         assert samples[("rekisteri_audit_chain_length", ())] >= verified["entries"]
+        assert samples[("rekisteri_audit_unsealed_entries", ())] >= 0
+        assert samples[("rekisteri_audit_sealing_lag_seconds", ())] >= 0

@@ -30,7 +30,7 @@ class TestGetRopa:
         assert body["f_erasure_time_limits"]["accounting_vouchers"] == "P6Y"
         assert body["g_security_measures"]
         audit_log = next(c for c in body["c_data_categories"] if c["code"] == "audit_log")
-        assert audit_log["tables"] == ["audit_entry", "audit_subject"]
+        assert audit_log["tables"] == ["audit_entry", "audit_pending", "audit_subject"]
 
     async def test_marketing_channels_and_how_to_stop(self, client, controller, current):
         await current("selfluencer")

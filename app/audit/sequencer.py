@@ -1,0 +1,78 @@
+"""The audit sequencer: seals written entries into the hash chain off the request path, in batches.
+
+It runs in `rekisteri worker` and, in development, inside the app process (REKISTERI_WORKER_IN_PROCESS).
+Several may run at once (every uvicorn worker, several `rekisteri worker`s): a PostgreSQL advisory lock
+lets one seal at a time and the others skip their turn. Each batch is one transaction (see
+`app.audit.chain`), so killing a sequencer at any moment loses nothing and seals nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from app.audit import chain
+from app.core.config import Settings
+from app.db.session import Database
+
+log = logging.getLogger("rekisteri.audit")
+
+
+@dataclass
+class Sequencer:
+    """Seals the entries of one database."""
+
+    database: Database
+    settings: Settings
+
+    async def seal_batch(self) -> int:
+        """Seal one batch in its own transaction; the number of entries sealed."""
+        limit = self.settings.audit_seal_batch_size
+        async with self.database.sessionmaker() as session:
+            sealed = await session.run_sync(lambda s: chain.seal(s.connection(), limit=limit))
+            await session.commit()
+        return sealed
+
+    async def drain(self) -> int:
+        """Seal batches until a batch comes back short (nothing more is sealable now)."""
+        total = 0
+        while True:
+            sealed = await self.seal_batch()
+            total += sealed
+            if sealed < self.settings.audit_seal_batch_size:
+                return total
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Drain, wait a poll interval, repeat until `stop`; a failing database is waited out, not fatal."""
+        total = 0
+        while not stop.is_set():
+            try:
+                total += await self.drain()
+            except Exception:  # noqa: BLE001 - the sequencer outlives a database restart
+                log.exception("audit sequencer: batch failed; trying again")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.audit_seal_poll_seconds)
+            except TimeoutError:
+                pass
+        return total
+
+
+@dataclass
+class BackgroundSequencer:
+    """A sequencer running as an asyncio task in the app process."""
+
+    task: asyncio.Task[int]
+    stop_event: asyncio.Event
+
+    async def stop(self) -> int:
+        """Finish the batch in hand and stop."""
+        self.stop_event.set()
+        return await self.task
+
+
+def start_in_process(database: Database, settings: Settings) -> BackgroundSequencer:
+    """Run the sequencer in this process (development; see REKISTERI_WORKER_IN_PROCESS)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(Sequencer(database, settings).run(stop), name="rekisteri-audit-sequencer")
+    return BackgroundSequencer(task, stop)
