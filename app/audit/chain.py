@@ -56,17 +56,22 @@ def write_unsealed(conn: Connection, entries: list[dict[str, Any]]) -> None:
     conn.execute(insert(PENDING), entries)
 
 
-def seal(conn: Connection, *, limit: int, own: bool = False) -> int:
-    """Chain up to `limit` unsealed entries; the number sealed (0 when another sealer holds the lock).
+def lock(conn: Connection, *, wait: bool) -> bool:
+    """Take the sealer's lock for the rest of the transaction (PostgreSQL); False when `wait` is off and another holds it.
 
-    `own`: a writing transaction sealing at its commit (REKISTERI_AUDIT_SEALING=inline) waits for the
-    lock and seals its own entries with the committed ones; the sequencer gives way to a sealer at work.
+    A writing transaction sealing its own entries at commit (REKISTERI_AUDIT_SEALING=inline) waits; the
+    sequencer gives way to a sealer at work. SQLite's single writer needs no lock.
     """
-    if conn.dialect.name == "postgresql":
-        if own:
-            conn.execute(select(func.pg_advisory_xact_lock(SEALER_LOCK)))
-        elif not conn.execute(select(func.pg_try_advisory_xact_lock(SEALER_LOCK))).scalar():
-            return 0
+    if conn.dialect.name != "postgresql":
+        return True
+    if wait:
+        conn.execute(select(func.pg_advisory_xact_lock(SEALER_LOCK)))
+        return True
+    return bool(conn.execute(select(func.pg_try_advisory_xact_lock(SEALER_LOCK))).scalar())
+
+
+def seal(conn: Connection, *, limit: int) -> int:
+    """Chain up to `limit` unsealed entries visible to this transaction; the number sealed. The caller holds `lock`."""
     stmt = select(PENDING.c.pending_id, *(PENDING.c[name] for name in ENTRY_FIELDS))
     rows = conn.execute(stmt.order_by(PENDING.c.pending_id).limit(limit)).mappings().all()
     if not rows:

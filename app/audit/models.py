@@ -68,7 +68,8 @@ class AuditCheckpoint(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
-    # The first 16 hex digits of the SHA-256 of the raw public key.
+    # The raw Ed25519 public key (base64) and its fingerprint: the first 16 hex digits of its SHA-256.
+    public_key: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(128))
 

@@ -30,7 +30,8 @@ class Sequencer:
         """Seal one batch in its own transaction; the number of entries sealed."""
         limit = self.settings.audit_seal_batch_size
         async with self.database.sessionmaker() as session:
-            sealed = await session.run_sync(lambda s: chain.seal(s.connection(), limit=limit))
+            sealed = await session.run_sync(lambda s: chain.seal(s.connection(), limit=limit)
+                                            if chain.lock(s.connection(), wait=False) else 0)
             await session.commit()
         return sealed
 

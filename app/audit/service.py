@@ -67,7 +67,8 @@ def _write_pending(session: Session) -> None:
     conn = session.connection()
     chain.write_unsealed(conn, pending)
     if session.info.get(AUDIT_SEAL_INLINE, True):
-        while chain.seal(conn, limit=SEAL_INLINE_BATCH, own=True) == SEAL_INLINE_BATCH:
+        chain.lock(conn, wait=True)
+        while chain.seal(conn, limit=SEAL_INLINE_BATCH) == SEAL_INLINE_BATCH:
             pass
 
 

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("signature", sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_checkpoint")),
