@@ -1,7 +1,7 @@
 """audit: entries written unsealed (audit_pending) and sealed by a sequencer; signed checkpoints
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0020
 Create Date: 2026-11-29 22:10:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
