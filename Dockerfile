@@ -39,7 +39,7 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]
-# Production also needs REKISTERI_DATABASE_URL, REKISTERI_JWT_SECRET, REKISTERI_PUBLIC_BASE_URL and the
+# Production also needs REKISTERI_DATABASE_URL, REKISTERI_JWT_SECRET, REKISTERI_ERASURE_KEYS, REKISTERI_PUBLIC_BASE_URL and the
 # delivery settings: without them the service lists what is missing and exits non-zero.
 ENTRYPOINT ["rekisteri"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

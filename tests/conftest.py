@@ -56,6 +56,7 @@ from app.db.session import Database
 from app.main import create_app
 
 TEST_SECRET = "test-secret-" + "k" * 40
+TEST_ERASURE_KEYS = "test-erasure-" + "e" * 40
 PASSWORD = "correct horse battery staple"
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 STAFF_ROLE_NAMES = ("controller", "staff", "auditor", "viewer")
@@ -139,6 +140,7 @@ class Environments:
             # Rolled-back tests cannot leave sealing to a sequencer on another connection: writers seal at commit.
             # The sequencer has tests of its own (tests/audit/test_sequencer.py) and runs in `live_server`.
             settings = Settings(database_url=url, jwt_secret=TEST_SECRET, db_pool_size=20, audit_sealing="inline",
+                                erasure_keys=TEST_ERASURE_KEYS,
                                 jwt_secret_file=self._tmp.mktemp("keys") / "unused")
             self._made[commits] = Environment(url, settings)
         return self._made[commits]
@@ -413,7 +415,7 @@ def _live_server(environments: Environments) -> Iterator[str]:
     """`rekisteri serve` with two uvicorn workers on the committing database."""
     port = _free_port()
     env = {**os.environ, "REKISTERI_DATABASE_URL": environments.database(commits=True).database_url,
-           "REKISTERI_JWT_SECRET": TEST_SECRET,
+           "REKISTERI_JWT_SECRET": TEST_SECRET, "REKISTERI_ERASURE_KEYS": TEST_ERASURE_KEYS,
            "REKISTERI_WORKER_IN_PROCESS": "false"}  # tests drive the outbox themselves
     rekisteri = Path(sys.executable).with_name("rekisteri")
     # A session of its own, so that the whole group (supervisor and workers) can be stopped at once.

@@ -95,5 +95,5 @@ class TestCompose:
 
     def test_the_env_example_names_what_production_needs(self):
         example = (ROOT / ".env.example").read_text()
-        for name in ("POSTGRES_PASSWORD", "REKISTERI_JWT_SECRET", "REKISTERI_PUBLIC_BASE_URL"):
+        for name in ("POSTGRES_PASSWORD", "REKISTERI_JWT_SECRET", "REKISTERI_ERASURE_KEYS", "REKISTERI_PUBLIC_BASE_URL"):
             assert re.search(rf"^{name}=", example, re.M), name

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path | None = None
     jwt_issuer: str = "rekisteri"
     jwt_audience: str = "rekisteri-api"
+    # GDPR Art. 17: the keys of the hashes an erased person's external references are kept as (a re-push is 410).
+    # Comma-separated, newest first; older keys are still checked, so a rotation never un-erases anyone. Never the
+    # JWT key: rotating that must not forget who was erased. Development generates one into the file below.
+    erasure_keys: SecretStr | None = None
+    erasure_keys_file: Path = Path(".rekisteri-erasure-keys")
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     password_change_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
 
@@ -185,6 +190,7 @@ class Settings(BaseSettings):
         if self.database_url == DEFAULT_DATABASE_URL:
             problems.append("REKISTERI_DATABASE_URL must be set (the SQLite default is for development)")
         problems += self._unsafe_keys()
+        problems += self._unsafe_erasure_keys()
         if "public_base_url" not in self.model_fields_set:
             problems.append("REKISTERI_PUBLIC_BASE_URL must be set to the https address clients reach the service at")
         elif not self.public_base_url.startswith("https://"):
@@ -215,12 +221,46 @@ class Settings(BaseSettings):
         if self.jwt_secret is None:
             return ["REKISTERI_JWT_SECRET is required (or key files with REKISTERI_JWT_ALGORITHM=RS256/ES256)"]
         value = self.jwt_secret.get_secret_value()
-        if value.strip().lower() in PLACEHOLDER_SECRETS or len(set(value)) < 8:
+        if _placeholder(value):
             return ["REKISTERI_JWT_SECRET is a placeholder; generate one with "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"]
         if len(value) < MIN_SECRET_LENGTH:
             return [f"REKISTERI_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters"]
         return []
+
+    def _unsafe_erasure_keys(self) -> list[str]:
+        keys = _split_keys(self.erasure_keys.get_secret_value()) if self.erasure_keys is not None else []
+        if not keys:
+            return ["REKISTERI_ERASURE_KEYS is required (comma-separated, newest first); generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"]
+        if any(_weak(key) for key in keys):
+            return [f"REKISTERI_ERASURE_KEYS: every key must be at least {MIN_SECRET_LENGTH} characters and not a "
+                    "placeholder"]
+        if self.jwt_secret is not None and keys[0] == self.jwt_secret.get_secret_value():
+            return ["REKISTERI_ERASURE_KEYS: the newest key must not be the JWT secret (rotating that would "
+                    "un-erase people)"]
+        return []
+
+    def erasure_key_list(self) -> list[str]:
+        """The keys of erased references' hashes, newest first (GDPR Art. 17; older keys are still checked)."""
+        if self.erasure_keys is not None:
+            return _split_keys(self.erasure_keys.get_secret_value())
+        return _split_keys(_dev_secret(self.erasure_keys_file.resolve()))
+
+    def legacy_erasure_key(self) -> str:
+        """The key erased references were hashed with before they had their own (the token signing key)."""
+        return self.signing_key()
+
+    def keep_erasure_key(self, key: str) -> bool:
+        """Append `key` as the oldest development erasure key (the migration of 0013); False if the keys are set."""
+        if self.erasure_keys is not None:
+            return key in self.erasure_key_list()
+        path = self.erasure_keys_file.resolve()
+        keys = self.erasure_key_list()
+        if key not in keys:
+            path.write_text(",".join([*keys, key]) + "\n")
+            _dev_secret.cache_clear()
+        return True
 
     def signing_key(self) -> str:
         """The key tokens are signed with."""
@@ -244,6 +284,18 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         return _dev_secret(self.jwt_secret_file.resolve())
+
+
+def _placeholder(value: str) -> bool:
+    return value.strip().lower() in PLACEHOLDER_SECRETS or len(set(value)) < 8
+
+
+def _weak(value: str) -> bool:
+    return _placeholder(value) or len(value) < MIN_SECRET_LENGTH
+
+
+def _split_keys(value: str) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()]
 
 
 def _read_key(path: Path | None) -> str:

@@ -271,12 +271,47 @@ def _holiday_country(value: str) -> str:
     return value
 
 
-class RightsPolicy(RequestModel):
-    """How the controller answers data-subject requests."""
+def within_months(value: str, limit: int) -> bool:
+    """Whether an ISO 8601 duration is at most `limit` calendar months from any start day.
 
+    Counted in days, a month is only sure to hold 28 of them (February), so P30D is longer than P1M.
+    """
+    parsed = isodate.parse_duration(value)
+    months = int(parsed.years * 12 + parsed.months) if isinstance(parsed, isodate.Duration) else 0
+    rest = parsed.tdelta if isinstance(parsed, isodate.Duration) else parsed
+    if rest <= timedelta(0):
+        return months <= limit
+    return months + -(-rest // timedelta(days=28)) <= limit
+
+
+def _response_time(value: str) -> str:
+    if not within_months(value, 1):
+        raise ValueError(f"GDPR Art. 12(3): a request is answered within one month of receipt; {value} is longer "
+                         "(at most P1M, or P28D counted in days)")
+    return value
+
+
+def _extension(value: str) -> str:
+    if not within_months(value, 2):
+        raise ValueError(f"GDPR Art. 12(3): the one extension is at most two further months; {value} is longer "
+                         "(at most P2M, or P56D counted in days)")
+    return value
+
+
+# GDPR Art. 8(1): a member state may set the age of a child's own consent between 13 and 16; Finland set 13
+# (Tietosuojalaki 1050/2018 5 §).
+GUARDIAN_AGE_FI = 13
+GUARDIAN_AGE_RANGE = (13, 16)
+
+
+class RightsPolicy(RequestModel):
+    """How the controller answers data-subject requests, within the limits the law sets (GDPR Art. 8(1), 12(3))."""
+
+    # Only flags a repeat: a fee is never charged for repetition alone, only on the grounds of Art. 12(5) or
+    # 15(3), recorded with the request's completion (app.subject_requests.service._fee).
     free_access_interval_months: int = Field(default=12, ge=0, le=120)
-    response_time: IsoDuration = "P1M"
-    extension: IsoDuration = "P2M"
+    response_time: Annotated[IsoDuration, AfterValidator(_response_time)] = "P1M"
+    extension: Annotated[IsoDuration, AfterValidator(_extension)] = "P2M"
     # The channels the statement advertises; a request by any other channel is still accepted and flagged.
     request_channels: list[RequestChannel] = Field(min_length=1, max_length=7)
     # Kept so older profiles load; a hand signature is never demanded (EDPB Guidelines 01/2022), so it
@@ -288,8 +323,21 @@ class RightsPolicy(RequestModel):
     # The calendar deadlines are counted on (Regulation 1182/71 Art. 2 and 3): a zone and a holiday country.
     time_zone: Annotated[line(64), AfterValidator(_time_zone)] = "Europe/Helsinki"
     holidays: Annotated[line(2, pattern=r"^[A-Z]{2}$"), AfterValidator(_holiday_country)] = "FI"
-    guardian_age: int = Field(default=13, ge=0, le=18)
+    # Whose national law sets the age under which a guardian acts for the child (GDPR Art. 8(1)).
+    law_country: Country = "FI"
+    guardian_age: int = Field(default=GUARDIAN_AGE_FI, ge=0, le=18, validate_default=True)
     instructions: LocalizedText | None = None
+
+    @field_validator("guardian_age")
+    @classmethod
+    def _lawful_guardian_age(cls, value: int, info: ValidationInfo) -> int:
+        country = info.data.get("law_country")
+        if country == "FI" and value != GUARDIAN_AGE_FI:
+            raise ValueError(f"Tietosuojalaki 1050/2018 5 §: in Finland the age is {GUARDIAN_AGE_FI}, not {value}")
+        low, high = GUARDIAN_AGE_RANGE
+        if country and not low <= value <= high:
+            raise ValueError(f"GDPR Art. 8(1): a member state sets the age between {low} and {high}, not {value}")
+        return value
 
     @field_validator("identity_methods")
     @classmethod

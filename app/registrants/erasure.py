@@ -59,7 +59,7 @@ class ErasureContext:
 
     registrant_id: uuid.UUID
     profile: RegisterProfile | None
-    key: str  # the service key erased references are hashed under
+    key: str  # the newest erasure key (REKISTERI_ERASURE_KEYS), which erased references are hashed under
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,14 @@ def erased_ref(key: str, system: str, external_id: str) -> str:
     return ERASED_PREFIX + security.keyed_hash(key, f"{system}\x00{external_id}")
 
 
-async def refuse_erased_refs(session: AsyncSession, *, key: str, refs: list[tuple[str, str]]) -> None:
-    """410 Gone when an integration pushes the reference of a person who was erased."""
+async def refuse_erased_refs(session: AsyncSession, *, keys: Sequence[str], refs: list[tuple[str, str]]) -> None:
+    """410 Gone when an integration pushes the reference of a person who was erased (GDPR Art. 17).
+
+    Every erasure key is tried, newest first, so a reference hashed before a key rotation is still recognised.
+    """
     for system, external_id in refs:
-        stmt = select(REF.c.id).where(REF.c.system == system, REF.c.external_id == erased_ref(key, system, external_id))
+        hashed = [erased_ref(key, system, external_id) for key in keys]
+        stmt = select(REF.c.id).where(REF.c.system == system, REF.c.external_id.in_(hashed))
         if (await session.execute(stmt)).first() is not None:
             raise Gone("the person with this reference was erased at their request; staff can reinstate them "
                        "only with a new consent", errors=[{"loc": ["ref", system], "msg": "erased"}])

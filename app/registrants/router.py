@@ -87,7 +87,7 @@ FilterDep = Annotated[RegistrantFilter, Depends(registrant_filter)]
 async def create_registrant(body: RegistrantCreate, actor: RegistrantsWriter, session: SessionDep,
                             settings: SettingsDep, response: Response) -> RegistrantRead:
     """Create a registrant (a person or an organisation) with its external references."""
-    registrant = await service.create_registrant(session, actor=actor, data=body, ref_key=settings.signing_key())
+    registrant = await service.create_registrant(session, actor=actor, data=body, ref_keys=settings.erasure_key_list())
     return _with_etag(response, registrant)
 
 
@@ -109,7 +109,7 @@ async def upsert_by_ref(
 ) -> RegistrantRead:
     """Create (201) or replace (200) the registrant an external reference names; 410 if that person was erased."""
     registrant, created = await service.upsert_by_ref(session, actor=actor, system=system, external_id=external_id,
-                                                      data=body, if_match=if_match, ref_key=settings.signing_key())
+                                                      data=body, if_match=if_match, ref_keys=settings.erasure_key_list())
     return _with_etag(response, registrant, 201 if created else None)
 
 

@@ -167,14 +167,14 @@ async def list_registrants(session: AsyncSession, *, actor: Principal, filters: 
 
 
 async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUpsert,
-                  refs: list[ExternalRef], ref_key: str | None) -> RegistrantRead:
+                  refs: list[ExternalRef], ref_keys: list[str] | None) -> RegistrantRead:
     """Insert a registrant with its references, types and first history entry (the caller audits)."""
     fields = data.model_dump(include=set(EDITABLE_FIELDS))
     await _check_rules(session, kind=data.kind, state=fields)
     if refs:
-        if ref_key is None:
+        if ref_keys is None:
             raise ValueError("references need the service key to recognise erased people")
-        await erasure.refuse_erased_refs(session, key=ref_key, refs=[(r.system, r.id) for r in refs])
+        await erasure.refuse_erased_refs(session, keys=ref_keys, refs=[(r.system, r.id) for r in refs])
     registrant_id, now = uuid.uuid4(), clock.utcnow()
     await repo.insert_registrant(session, values={
         "id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
@@ -195,10 +195,10 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
 
 
 async def create_registrant(session: AsyncSession, *, actor: Principal, data: RegistrantCreate,
-                            ref_key: str | None = None) -> RegistrantRead:
+                            ref_keys: list[str] | None = None) -> RegistrantRead:
     """Create a registrant with its references (integrations: of their own system only)."""
     _check_own_refs(actor, data.external_refs, ["body", "external_refs"])
-    created = await _insert(session, actor=actor, data=data, refs=data.external_refs, ref_key=ref_key)
+    created = await _insert(session, actor=actor, data=data, refs=data.external_refs, ref_keys=ref_keys)
     _audit(session, actor, "registrant.create", created.id)
     return created
 
@@ -256,7 +256,7 @@ async def update_registrant(session: AsyncSession, *, actor: Principal, registra
 
 
 async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str, external_id: str,
-                        data: RegistrantUpsert, if_match: str | None, ref_key: str) -> tuple[RegistrantRead, bool]:
+                        data: RegistrantUpsert, if_match: str | None, ref_keys: list[str]) -> tuple[RegistrantRead, bool]:
     """Create or replace the registrant an external reference names; True when created."""
     if is_integration(actor) and system != actor.system:
         raise Forbidden(f"this client may only use references of its own system {actor.system!r}",
@@ -266,7 +266,7 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
         try:
             async with session.begin_nested():
                 created = await _insert(session, actor=actor, data=data,
-                                        refs=[ExternalRef(system=system, id=external_id)], ref_key=ref_key)
+                                        refs=[ExternalRef(system=system, id=external_id)], ref_keys=ref_keys)
             # Audited after the savepoint, so a lost race leaves no entry for a row that never was.
             _audit(session, actor, "registrant.create", created.id)
             return created, True

@@ -50,7 +50,7 @@ async def _erasure(session: AsyncSession, ctx: CompletionContext) -> dict[str, A
     registrant_id = ctx.request["registrant_id"]
     refs = await recipients.references_by_system(session, registrant_id=registrant_id)
     result = await erasure.erase(session, actor=ctx.actor, registrant_id=registrant_id,
-                                 key=ctx.settings.signing_key(), request_ref=f"request:{ctx.request['id']}",
+                                 key=ctx.settings.erasure_key_list()[0], request_ref=f"request:{ctx.request['id']}",
                                  steps=ctx.wiring.erasure_steps)
     told = await _tell(session, ctx, "erased", list(erasure.PERSONAL_FIELDS), refs)
     return {"erasure": {"erased_at": result.erased_at.isoformat(), "kept": [k.__dict__ for k in result.kept]},

@@ -52,7 +52,7 @@ class TestSettings:
     def test_production_accepts_a_real_secret(self):
         # Issue 17: production also needs an https public address and real delivery (or console on purpose).
         assert Settings(env="production", database_url="postgresql://db/x", jwt_secret="Zq8-vT1_pL" * 5,
-                        public_base_url="https://rekisteri.example.fi", delivery="console").env == "production"
+                        erasure_keys="Er4-sX9_kQ" * 5, public_base_url="https://rekisteri.example.fi", delivery="console").env == "production"
 
     def test_environment_variables_are_read(self, monkeypatch):
         monkeypatch.setenv("REKISTERI_ACCESS_TOKEN_TTL_SECONDS", "300")
@@ -63,6 +63,16 @@ class TestSettings:
         assert Settings().cors_origins == ["https://app.example.com"]
         monkeypatch.delenv("REKISTERI_CORS_ORIGINS")
         assert Settings().cors_origins == []
+
+    def test_development_erasure_key_is_generated_once_apart_from_the_jwt_secret(self, tmp_path):
+        settings = Settings(jwt_secret_file=tmp_path / "jwt", erasure_keys_file=tmp_path / "erasure")
+        keys = settings.erasure_key_list()
+        assert len(keys) == 1 and len(keys[0]) >= 32 and keys[0] != settings.signing_key()
+        assert Settings(erasure_keys_file=tmp_path / "erasure").erasure_key_list() == keys
+        assert stat.S_IMODE((tmp_path / "erasure").stat().st_mode) == 0o600
+
+    def test_erasure_keys_are_newest_first(self):
+        assert Settings(erasure_keys=" new-key , old-key ,").erasure_key_list() == ["new-key", "old-key"]
 
     def test_development_secret_is_generated_once_with_mode_0600(self, tmp_path):
         path = tmp_path / "jwt-secret"

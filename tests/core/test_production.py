@@ -17,6 +17,7 @@ from app.main import create_app
 CLI = str(Path(sys.executable).with_name("rekisteri"))
 ROOT = Path(__file__).resolve().parents[2]
 SAFE = {"env": "production", "database_url": "postgresql://rekisteri@db/rekisteri", "jwt_secret": "Zq8-vT1_pL" * 5,
+        "erasure_keys": "Er4-sX9_kQ" * 5 + "," + "Old-8mN_qW" * 5,
         "public_base_url": "https://rekisteri.example.fi", "smtp_host": "smtp.example.fi",
         "sms_gateway_url": "https://sms.example.fi/send", "sms_gateway_token": "gw-token-Zq8vT1pL"}
 
@@ -32,12 +33,21 @@ class TestRefusals:
             Settings(env="production", db_echo=True, cors_origins=["*"])
         problems = refused.value.problems[1:]
         named = {re.match(r"(REKISTERI_[A-Z_]+)", line).group(1) for line in problems}
-        assert named == {"REKISTERI_DATABASE_URL", "REKISTERI_JWT_SECRET", "REKISTERI_PUBLIC_BASE_URL",
+        assert named == {"REKISTERI_DATABASE_URL", "REKISTERI_JWT_SECRET", "REKISTERI_ERASURE_KEYS",
+                         "REKISTERI_PUBLIC_BASE_URL",
                          "REKISTERI_SMTP_HOST", "REKISTERI_SMS_GATEWAY_URL", "REKISTERI_DB_ECHO",
                          "REKISTERI_CORS_ORIGINS"}
 
     def test_a_safe_production_configuration_starts(self):
         assert Settings(**SAFE).unsafe_settings() == []
+
+    @pytest.mark.parametrize(("keys", "problem"), [
+        ("short", "at least 32"), ("Er4-sX9_kQ" * 5 + ",changeme", "placeholder"),
+        ("Zq8-vT1_pL" * 5, "must not be the JWT secret")])
+    def test_erasure_keys_are_their_own_strong_keys(self, keys, problem):
+        # GDPR Art. 17: the hashes of erased references must outlive a rotation of the token signing key.
+        with pytest.raises(ConfigError, match=f"REKISTERI_ERASURE_KEYS: .*{problem}"):
+            Settings(**{**SAFE, "erasure_keys": keys})
 
     @pytest.mark.parametrize("url", ["http://rekisteri.example.fi", "rekisteri.example.fi"])
     def test_the_public_address_must_be_https(self, url):
@@ -57,7 +67,7 @@ class TestRefusals:
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert lines[0] == "rekisteri: refusing to start in production; fix these settings:"
-        assert len(lines) == 6 and all(line.startswith("  - REKISTERI_") for line in lines[1:])
+        assert len(lines) == 7 and all(line.startswith("  - REKISTERI_") for line in lines[1:])
         assert "Traceback" not in done.stderr
         assert not (tmp_path / ".rekisteri-jwt-secret").exists()  # refused before anything was written
 

@@ -68,7 +68,7 @@ class TestPutRegister:
 
     async def test_guardian_age_from_profile(self, client, controller, app):
         document = example()
-        document["rights_policy"]["guardian_age"] = 15
+        document["rights_policy"].update(guardian_age=15, law_country="FR")  # GDPR Art. 8(1): 13-16 elsewhere
         assert (await put_profile(client, controller.headers, document)).status_code == 200
         async with app.state.db.sessionmaker() as session:
             assert await register_service.guardian_age(session) == 15
@@ -130,6 +130,29 @@ class TestPutRegisterValidation:
         document["recipients"][0].update(location="US", safeguard="privacy_shield")
         errors = await self._refused(client, controller, document, "body.recipients.0.safeguard")
         assert "C-311/18" in errors
+
+    @pytest.mark.parametrize(("field", "value", "article"), [
+        ("response_time", "P3M", "Art. 12(3)"), ("response_time", "P30D", "Art. 12(3)"),
+        ("extension", "P6M", "Art. 12(3)"), ("extension", "P2M1D", "Art. 12(3)")])
+    async def test_deadlines_beyond_the_law(self, client, controller, field, value, article):
+        document = example()
+        document["rights_policy"][field] = value
+        errors = await self._refused(client, controller, document, f"body.rights_policy.{field}")
+        assert article in errors
+
+    @pytest.mark.parametrize(("country", "age", "article"), [
+        ("FI", 10, "Tietosuojalaki 1050/2018 5 §"), ("FI", 16, "Tietosuojalaki 1050/2018 5 §"),
+        ("DE", 12, "Art. 8(1)"), ("DE", 17, "Art. 8(1)")])
+    async def test_guardian_age_beyond_the_law(self, client, controller, country, age, article):
+        document = example()
+        document["rights_policy"].update(guardian_age=age, law_country=country)
+        errors = await self._refused(client, controller, document, "body.rights_policy.guardian_age")
+        assert article in errors
+
+    async def test_limits_the_law_allows_are_accepted(self, client, controller):
+        document = example()
+        document["rights_policy"].update(response_time="P4W", extension="P2M", guardian_age=16, law_country="DE")
+        assert (await put_profile(client, controller.headers, document)).status_code == 200
 
     async def test_negative_free_interval(self, client, controller):
         document = example()

@@ -6,13 +6,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from app.auth.principal import SYSTEM
 from app.db.base import Base
 from app.outbox import service as outbox
 from app.registrants import erasure
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_ERASURE_KEYS, TEST_SECRET
+
+ROTATED = "rotated-" + "r" * 40
 
 
 async def _seed_person(client, controller, booking) -> dict:
@@ -46,7 +49,7 @@ async def _seed_person(client, controller, booking) -> dict:
 async def _erase(app, rid: str, **kwargs):
     kwargs.setdefault("steps", app.state.wiring.erasure_steps)
     async with app.state.db.sessionmaker() as session:
-        result = await erasure.erase(session, actor=SYSTEM, registrant_id=uuid.UUID(rid), key=TEST_SECRET,
+        result = await erasure.erase(session, actor=SYSTEM, registrant_id=uuid.UUID(rid), key=kwargs.pop("key", TEST_ERASURE_KEYS),
                                      request_ref="test", **kwargs)
         await session.commit()
         return result
@@ -117,6 +120,27 @@ class TestErasure:
                                          json={"kind": "person", "given_name": "E", "family_name": "U",
                                                "external_refs": [{"system": "webshop", "id": values["ref"]}]})
         assert other_system.status_code == 201
+
+    async def test_the_hash_is_keyed_with_the_erasure_key_and_survives_its_rotation(
+            self, app, client, controller, make_client, register_profile):
+        # GDPR Art. 17: rotating the JWT key must not un-erase anyone; rotating the erasure key keeps the old one.
+        booking = await make_client("integration", "booking")
+        values = await _seed_person(client, controller, booking)
+        await _erase(app, values["id"])
+        async with app.state.db.sessionmaker() as session:
+            stored = set((await session.execute(select(erasure.REF.c.external_id).where(
+                erasure.REF.c.registrant_id == uuid.UUID(values["id"])))).scalars())
+        assert stored == {erasure.erased_ref(TEST_ERASURE_KEYS, "booking", values["ref"])}
+        assert erasure.erased_ref(TEST_SECRET, "booking", values["ref"]) not in stored
+        body = {"kind": "person", "given_name": "Eeva", "family_name": "Uusi"}
+        settings = app.state.settings  # restored after the test
+        app.state.settings = settings.model_copy(update={"erasure_keys": SecretStr(f"{ROTATED},{TEST_ERASURE_KEYS}")})
+        again = await client.put(f"/v1/registrants/by-ref/booking/{values['ref']}", headers=booking.headers, json=body)
+        assert again.status_code == 410  # the older key is still checked
+        app.state.settings = settings.model_copy(update={"erasure_keys": SecretStr(ROTATED)})
+        forgotten = await client.put(f"/v1/registrants/by-ref/booking/{values['ref']}", headers=booking.headers,
+                                     json=body)
+        assert forgotten.status_code == 201  # why an old key must stay listed
 
     async def test_erasing_twice_is_409_and_unknown_is_404(self, app, client, controller, make_client, register_profile):
         from app.core.errors import Conflict, NotFound

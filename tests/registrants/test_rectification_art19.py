@@ -15,7 +15,7 @@ from app.outbox.worker import Worker
 from app.wiring import build as build_wiring
 from app.registrants import erasure, recipients
 from app.registrants.rectification import Change, Decision, rectify
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_ERASURE_KEYS
 from tests.outbox.conftest import db, http_server, outbox_settings, receiver, smtp_server  # noqa: F401 - fixtures
 
 
@@ -100,7 +100,7 @@ class TestArt19Notices:
         rid = uuid.UUID(person["id"])
         async with app.state.db.sessionmaker() as session:
             refs = await recipients.references_by_system(session, registrant_id=rid)
-            await erasure.erase(session, actor=SYSTEM, registrant_id=rid, key=TEST_SECRET, request_ref="test",
+            await erasure.erase(session, actor=SYSTEM, registrant_id=rid, key=TEST_ERASURE_KEYS, request_ref="test",
                                  steps=app.state.wiring.erasure_steps)
             told = await recipients.notify(session, registrant_id=rid, event="erased", fields=["email", "family_name"],
                                            refs=refs, request_id=None)
