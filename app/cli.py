@@ -1,5 +1,5 @@
-"""The `rekisteri` command: serve, migrate, bootstrap, reset-password, purge, audit-verify, openapi, up, worker,
-requests due. Failures print one line on stderr and exit non-zero, never a traceback."""
+"""The `rekisteri` command: serve, migrate, bootstrap, reset-password, purge, audit-verify, audit-checkpoints export,
+openapi, up, worker, requests due. Failures print one line on stderr and exit non-zero, never a traceback."""
 
 from __future__ import annotations
 
@@ -100,13 +100,37 @@ def cmd_reset_password(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(settings: Settings, _: argparse.Namespace) -> int:
-    """Walk the audit chain; exit 1 if it is broken."""
-    from app.audit import service  # noqa: PLC0415
+def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
+    """Walk the audit chain (and, with --checkpoints, hold it against signed checkpoints kept elsewhere); exit 1 if
+    it is broken."""
+    from app.audit import checkpoints, service  # noqa: PLC0415
 
-    result = _run_in_session(settings, service.verify)
-    print(json.dumps({"ok": result.ok, "entries": result.entries, "first_broken": result.first_broken}))
-    return 0 if result.ok else 1
+    pinned = checkpoints.parse_file(Path(args.checkpoints).read_text()) if args.checkpoints else None
+
+    async def work(session: AsyncSession) -> Any:
+        result = await service.verify(session)
+        held = await service.verify_checkpoints(session, pinned) if pinned is not None else None
+        return result, held
+
+    result, held = _run_in_session(settings, work)
+    report: dict[str, Any] = {"ok": result.ok and (held is None or held.ok), "entries": result.entries,
+                              "first_broken": result.first_broken, "sealed_head": result.head_seq}
+    if held is not None:
+        report["checkpoints"] = {"ok": held.ok, "checked": held.checked, "purged": held.purged,
+                                 "failed_at": held.failed_at, "reason": held.reason}
+    print(json.dumps(report))
+    return 0 if report["ok"] else 1
+
+
+def cmd_audit_checkpoints_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the signed checkpoints as JSON lines, for keeping outside the database."""
+    from app.audit import checkpoints  # noqa: PLC0415
+
+    lines = _run_in_session(settings, lambda s: s.run_sync(lambda sync: checkpoints.exported(sync.connection(),
+                                                                                              since=args.since)))
+    for line in lines:
+        print(line)
+    return 0
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
@@ -234,15 +258,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)  # finish the batch in hand, then stop
         delivery = run_worker(settings, once=args.once, batch_size=args.batch, concurrency=args.concurrency,
                               stop=stop, out=sys.stdout, hooks=hooks)
-        if settings.audit_seals_inline:
-            return await delivery, None
         return await asyncio.gather(delivery, seal(stop))
 
     stats, sealed = asyncio.run(runner())
     print(f"outbox worker done: sent {stats.sent}, retried {stats.retried}, failed {stats.failed}, "
           f"cancelled {stats.cancelled}", flush=True)
-    if sealed is not None:
-        print(f"audit sequencer done: sealed {sealed} entries", flush=True)
+    print(f"audit sequencer done: sealed {sealed} entries", flush=True)
     return 0
 
 
@@ -271,7 +292,15 @@ def _parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge", help="delete data past its retention period")
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     purge.set_defaults(func=cmd_purge)
-    commands.add_parser("audit-verify", help="verify the audit hash chain").set_defaults(func=cmd_audit_verify)
+    verify = commands.add_parser("audit-verify", help="verify the audit hash chain")
+    verify.add_argument("--checkpoints", metavar="FILE",
+                        help="signed checkpoints exported earlier (`audit-checkpoints export`) the chain must match")
+    verify.set_defaults(func=cmd_audit_verify)
+    marks = commands.add_parser("audit-checkpoints", help="signed checkpoints of the audit chain")
+    mark_jobs = marks.add_subparsers(dest="job", required=True)
+    export = mark_jobs.add_parser("export", help="print the signed checkpoints as JSON lines, to keep elsewhere")
+    export.add_argument("--since", type=int, default=0, help="only checkpoints from this sequence number on")
+    export.set_defaults(func=cmd_audit_checkpoints_export)
     spec = commands.add_parser("openapi", help="regenerate openapi/openapi.json")
     spec.add_argument("--check", action="store_true", help="only check that the committed file is current")
     spec.set_defaults(func=cmd_openapi)

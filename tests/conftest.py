@@ -139,9 +139,10 @@ class Environments:
             migrations.upgrade(url)
             # Rolled-back tests cannot leave sealing to a sequencer on another connection: writers seal at commit.
             # The sequencer has tests of its own (tests/audit/test_sequencer.py) and runs in `live_server`.
+            keys = self._tmp.mktemp("keys")
             settings = Settings(database_url=url, jwt_secret=TEST_SECRET, db_pool_size=20, audit_sealing="inline",
-                                erasure_keys=TEST_ERASURE_KEYS,
-                                jwt_secret_file=self._tmp.mktemp("keys") / "unused")
+                                erasure_keys=TEST_ERASURE_KEYS, audit_signing_key_file=keys / "audit-signing-key",
+                                jwt_secret_file=keys / "unused")
             self._made[commits] = Environment(url, settings)
         return self._made[commits]
 
@@ -414,8 +415,10 @@ def _free_port() -> int:
 def _live_server(environments: Environments) -> Iterator[str]:
     """`rekisteri serve` with two uvicorn workers on the committing database."""
     port = _free_port()
-    env = {**os.environ, "REKISTERI_DATABASE_URL": environments.database(commits=True).database_url,
+    committing = environments.database(commits=True)
+    env = {**os.environ, "REKISTERI_DATABASE_URL": committing.database_url,
            "REKISTERI_JWT_SECRET": TEST_SECRET, "REKISTERI_ERASURE_KEYS": TEST_ERASURE_KEYS,
+           "REKISTERI_AUDIT_SIGNING_KEY_FILE": str(committing.settings.audit_signing_key_file),
            "REKISTERI_WORKER_IN_PROCESS": "false"}  # tests drive the outbox themselves
     rekisteri = Path(sys.executable).with_name("rekisteri")
     # A session of its own, so that the whole group (supervisor and workers) can be stopped at once.

@@ -1,6 +1,8 @@
 """The audit sequencer: seals written entries into the hash chain off the request path, in batches.
 
-It runs in `rekisteri worker` and, in development, inside the app process (REKISTERI_WORKER_IN_PROCESS).
+It runs in `rekisteri worker` and, in development, inside the app process (REKISTERI_AUDIT_SEQUENCER_IN_PROCESS).
+With REKISTERI_AUDIT_SEALING=inline writers seal their own entries and the sequencer only signs checkpoints
+(and seals any entry an earlier sequencer-mode run left).
 Several may run at once (every uvicorn worker, several `rekisteri worker`s): a PostgreSQL advisory lock
 lets one seal at a time and the others skip their turn. Each batch is one transaction (see
 `app.audit.chain`), so killing a sequencer at any moment loses nothing and seals nothing twice.
@@ -11,8 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
-from app.audit import chain
+from sqlalchemy.engine import Connection
+
+from app.audit import chain, checkpoints
+from app.core import clock
 from app.core.config import Settings
 from app.db.session import Database
 
@@ -21,18 +27,31 @@ log = logging.getLogger("rekisteri.audit")
 
 @dataclass
 class Sequencer:
-    """Seals the entries of one database."""
+    """Seals the entries of one database and signs checkpoints of its head."""
 
     database: Database
     settings: Settings
+    # By default the key of REKISTERI_AUDIT_SIGNING_KEY_FILE (made once in development).
+    signer: checkpoints.Signer = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.signer is None:
+            self.signer = checkpoints.load_signer(self.settings.audit_signing_key_file,
+                                                  create=self.settings.env == "development")
 
     async def seal_batch(self) -> int:
-        """Seal one batch in its own transaction; the number of entries sealed."""
-        limit = self.settings.audit_seal_batch_size
+        """Seal one batch, and sign a checkpoint when one is due, in one transaction; the number of entries sealed."""
         async with self.database.sessionmaker() as session:
-            sealed = await session.run_sync(lambda s: chain.seal(s.connection(), limit=limit)
-                                            if chain.lock(s.connection(), wait=False) else 0)
+            sealed = await session.run_sync(lambda s: self._seal(s.connection()))
             await session.commit()
+        return sealed
+
+    def _seal(self, conn: Connection) -> int:
+        if not chain.lock(conn, wait=False):
+            return 0  # another sequencer is at work
+        sealed = chain.seal(conn, limit=self.settings.audit_seal_batch_size)
+        checkpoints.make_if_due(conn, self.signer, now=clock.utcnow(), every=self.settings.audit_checkpoint_every,
+                                interval=timedelta(seconds=self.settings.audit_checkpoint_seconds))
         return sealed
 
     async def drain(self) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.audit import chain
+from app.audit import chain, checkpoints
 from app.audit import repository as repo
 from app.audit.chain import CHAINED_FIELDS, entry_hash
 from app.audit.models import AuditEntry, AuditHead, AuditPurgePermit, AuditSubject
@@ -104,7 +104,8 @@ async def backlog(session: AsyncSession) -> Backlog:
 
 
 async def verify(session: AsyncSession, *, batch: int = 2000) -> Verification:
-    """Recompute every hash from the chain's first kept entry to the sealed head."""
+    """Recompute every hash from the chain's first kept entry to the sealed head, and check that the subject index
+    (`audit_subject`, what the consultation log is read from) names exactly each entry's registrants."""
     head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
     expected_seq, expected_prev, checked = head.first_seq, head.first_prev_hash, 0
     columns = [getattr(AuditEntry, name) for name in (*CHAINED_FIELDS, "hash")]
@@ -112,21 +113,84 @@ async def verify(session: AsyncSession, *, batch: int = 2000) -> Verification:
         rows = (await session.execute(
             select(*columns).where(AuditEntry.seq >= expected_seq).order_by(AuditEntry.seq).limit(batch)
         )).mappings().all()
+        indexed = await _subjects(session, rows)
         for row in rows:
-            if row["seq"] != expected_seq or row["prev_hash"] != expected_prev or entry_hash(dict(row)) != row["hash"]:
+            if (row["seq"] != expected_seq or row["prev_hash"] != expected_prev or entry_hash(dict(row)) != row["hash"]
+                    or indexed.get(row["seq"], set()) != set(row["registrant_ids"])):
                 return Verification(False, checked, expected_seq, head.last_seq, head.last_hash)
             expected_seq, expected_prev, checked = expected_seq + 1, row["hash"], checked + 1
         if len(rows) < batch:
             break
     if expected_seq - 1 != head.last_seq or expected_prev != head.last_hash:
         return Verification(False, checked, expected_seq, head.last_seq, head.last_hash)
+    if await _stray_subjects(session, head):
+        return Verification(False, checked, head.last_seq + 1, head.last_seq, head.last_hash)
     return Verification(True, checked, None, head.last_seq, head.last_hash)
+
+
+async def _subjects(session: AsyncSession, rows: list[Any]) -> dict[int, set[str]]:
+    """The subject index of a run of entries: registrant ids by sequence number."""
+    if not rows:
+        return {}
+    found: dict[int, set[str]] = {}
+    stmt = select(AuditSubject.entry_seq, AuditSubject.registrant_id).where(
+        AuditSubject.entry_seq.between(rows[0]["seq"], rows[-1]["seq"]))
+    for seq, registrant_id in (await session.execute(stmt)).all():
+        found.setdefault(seq, set()).add(str(registrant_id))
+    return found
+
+
+async def _stray_subjects(session: AsyncSession, head: AuditHead) -> bool:
+    """Whether the subject index names entries outside the sealed chain."""
+    stmt = select(func.count()).select_from(AuditSubject).where(
+        (AuditSubject.entry_seq < head.first_seq) | (AuditSubject.entry_seq > head.last_seq))
+    return bool((await session.execute(stmt)).scalar_one())
+
+
+@dataclass(frozen=True)
+class CheckpointCheck:
+    """The chain held against checkpoints kept outside the database."""
+
+    ok: bool
+    checked: int
+    purged: int  # checkpoints older than the first entry retention kept, which can no longer be compared
+    failed_at: int | None = None
+    reason: str | None = None
+
+
+async def verify_checkpoints(session: AsyncSession, pinned: list[checkpoints.Checkpoint]) -> CheckpointCheck:
+    """Each checkpoint's signature, and the sealed chain's hash at its sequence number (GDPR Art. 5(2), 32(1)(b)).
+
+    Together with `verify` this fails on any rewrite, reordering or truncation of what a checkpoint covers, even one
+    whose later hashes were all recomputed.
+    """
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == 1))).scalar_one()
+    wanted = [c.seq for c in pinned if c.seq >= head.first_seq]
+    hashes = dict((await session.execute(select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.seq.in_(wanted))))
+                  .all()) if wanted else {}
+    hashes[head.first_seq - 1] = head.first_prev_hash
+    checked = purged = 0
+    for mark in sorted(pinned, key=lambda c: c.seq):
+        if not mark.signature_ok():
+            return CheckpointCheck(False, checked, purged, mark.seq, "the checkpoint's signature does not verify")
+        if mark.seq > head.last_seq:
+            return CheckpointCheck(False, checked, purged, mark.seq,
+                                   f"the chain ends at {head.last_seq}, before this checkpoint (truncated)")
+        if mark.seq < head.first_seq - 1:
+            purged += 1
+            continue
+        if hashes.get(mark.seq) != mark.hash:
+            return CheckpointCheck(False, checked, purged, mark.seq,
+                                   "the chain's hash here differs from the checkpoint (rewritten or reordered)")
+        checked += 1
+    return CheckpointCheck(True, checked, purged)
 
 
 async def verification_report(session: AsyncSession, *, actor: Principal) -> VerificationRead:
     """The chain's verification, its sealed head and the sealing lag; verifying is itself audited."""
-    result = await verify(session)
+    # The backlog first: an entry sealed while the chain is walked is then counted once (in the next call's head).
     waiting = await backlog(session)
+    result = await verify(session)
     record(session, actor=actor, action="audit.verify", details={"ok": result.ok})
     return VerificationRead(ok=result.ok, entries=result.entries, first_broken=result.first_broken,
                             sealed_head=SealedHead(sequence=result.head_seq, hash=result.head_hash),

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # "inline": each writing transaction seals its own at commit (one writer at a time; SQLite's default).
     audit_sealing: Literal["inline", "sequencer"] | None = None  # None: inline on SQLite, sequencer on PostgreSQL
     audit_sequencer_in_process: bool | None = None  # None: on in development, off in production
+    # Ed25519 key (PEM, PKCS#8) the sequencer signs checkpoints with; keep it outside the database and its backups.
+    # Generated once in development; production needs it set.
+    audit_signing_key_file: Path = Path(".rekisteri-audit-signing-key")
+    audit_checkpoint_every: int = Field(default=1000, ge=1)  # entries
+    audit_checkpoint_seconds: float = Field(default=10.0, gt=0)
     audit_seal_batch_size: int = Field(default=1000, ge=1, le=20000)
     audit_seal_poll_seconds: float = Field(default=0.2, gt=0, le=10)
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).
@@ -156,9 +161,7 @@ class Settings(BaseSettings):
 
     @property
     def runs_sequencer_in_process(self) -> bool:
-        """Whether the app process runs the audit sequencer itself (development, when sealing is not inline)."""
-        if self.audit_seals_inline:
-            return False
+        """Whether the app process runs the audit sequencer (sealing, checkpoints) itself: in development by default."""
         return self.env == "development" if self.audit_sequencer_in_process is None else self.audit_sequencer_in_process
 
     @property
@@ -206,6 +209,9 @@ class Settings(BaseSettings):
                                 "be printed, not sent (or set REKISTERI_DELIVERY=console on purpose)")
             elif not (self.sms_gateway_url and self.sms_gateway_token):
                 problems.append("REKISTERI_SMS_BACKEND=http needs REKISTERI_SMS_GATEWAY_URL and REKISTERI_SMS_GATEWAY_TOKEN")
+        if "audit_signing_key_file" not in self.model_fields_set:
+            problems.append("REKISTERI_AUDIT_SIGNING_KEY_FILE must name the Ed25519 key audit checkpoints are signed "
+                            "with, kept outside the database (`openssl genpkey -algorithm ed25519 -out FILE`)")
         if self.db_echo:
             problems.append("REKISTERI_DB_ECHO must be off (it prints every statement)")
         if "*" in self.cors_origins:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.principal import SYSTEM
+from tests.audit.tampering import tampering
 from tests.conftest import PASSWORD, TEST_SECRET, bearer, unique_email
 
 
@@ -121,19 +122,9 @@ class TestListing:
 
 async def _verify_inside(app, tamper: str, is_postgres: bool) -> audit_service.Verification:
     """Tamper inside a savepoint, verify in it, then roll it back so the real chain stays intact."""
-    async with app.state.db.engine.connect() as conn:
-        transaction = await conn.begin_nested()
-        try:
-            # Switch the append-only triggers off inside this transaction only (both databases roll DDL back).
-            if is_postgres:
-                await conn.execute(text("SET LOCAL session_replication_role = replica"))
-            else:
-                await conn.execute(text("DROP TRIGGER audit_entry_no_update"))
-                await conn.execute(text("DROP TRIGGER audit_entry_no_delete"))
-            await conn.execute(text(tamper))
-            return await audit_service.verify(AsyncSession(bind=conn))
-        finally:
-            await transaction.rollback()
+    async with tampering(app, is_postgres) as conn:
+        await conn.execute(text(tamper))
+        return await audit_service.verify(AsyncSession(bind=conn))
 
 
 class TestVerification:

@@ -130,7 +130,7 @@ class TestCrashSafety:
         run, action, total = uuid.uuid4().hex[:12], "test.kill", 3000
         env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET,
                "REKISTERI_AUDIT_SEALING": "sequencer", "REKISTERI_AUDIT_SEAL_BATCH_SIZE": "50",
-               "REKISTERI_DELIVERY": "console"}
+               "REKISTERI_DELIVERY": "console", "REKISTERI_AUDIT_SIGNING_KEY_FILE": str(settings.audit_signing_key_file)}
         cli = str(Path(sys.executable).with_name("rekisteri"))
         try:
             for start in range(0, total, 500):

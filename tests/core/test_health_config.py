@@ -52,7 +52,8 @@ class TestSettings:
     def test_production_accepts_a_real_secret(self):
         # Issue 17: production also needs an https public address and real delivery (or console on purpose).
         assert Settings(env="production", database_url="postgresql://db/x", jwt_secret="Zq8-vT1_pL" * 5,
-                        erasure_keys="Er4-sX9_kQ" * 5, public_base_url="https://rekisteri.example.fi", delivery="console").env == "production"
+                        erasure_keys="Er4-sX9_kQ" * 5, public_base_url="https://rekisteri.example.fi", delivery="console",
+                        audit_signing_key_file="/run/secrets/audit-signing-key.pem").env == "production"
 
     def test_environment_variables_are_read(self, monkeypatch):
         monkeypatch.setenv("REKISTERI_ACCESS_TOKEN_TTL_SECONDS", "300")

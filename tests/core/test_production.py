@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SAFE = {"env": "production", "database_url": "postgresql://rekisteri@db/rekisteri", "jwt_secret": "Zq8-vT1_pL" * 5,
         "erasure_keys": "Er4-sX9_kQ" * 5 + "," + "Old-8mN_qW" * 5,
         "public_base_url": "https://rekisteri.example.fi", "smtp_host": "smtp.example.fi",
-        "sms_gateway_url": "https://sms.example.fi/send", "sms_gateway_token": "gw-token-Zq8vT1pL"}
+        "sms_gateway_url": "https://sms.example.fi/send", "sms_gateway_token": "gw-token-Zq8vT1pL",
+        "audit_signing_key_file": "/run/secrets/audit-signing-key.pem"}
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -36,7 +37,7 @@ class TestRefusals:
         assert named == {"REKISTERI_DATABASE_URL", "REKISTERI_JWT_SECRET", "REKISTERI_ERASURE_KEYS",
                          "REKISTERI_PUBLIC_BASE_URL",
                          "REKISTERI_SMTP_HOST", "REKISTERI_SMS_GATEWAY_URL", "REKISTERI_DB_ECHO",
-                         "REKISTERI_CORS_ORIGINS"}
+                         "REKISTERI_CORS_ORIGINS", "REKISTERI_AUDIT_SIGNING_KEY_FILE"}
 
     def test_a_safe_production_configuration_starts(self):
         assert Settings(**SAFE).unsafe_settings() == []
@@ -67,7 +68,7 @@ class TestRefusals:
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert lines[0] == "rekisteri: refusing to start in production; fix these settings:"
-        assert len(lines) == 7 and all(line.startswith("  - REKISTERI_") for line in lines[1:])
+        assert len(lines) == 8 and all(line.startswith("  - REKISTERI_") for line in lines[1:])
         assert "Traceback" not in done.stderr
         assert not (tmp_path / ".rekisteri-jwt-secret").exists()  # refused before anything was written
 
