@@ -1,19 +1,25 @@
-"""Benchmark: registrant lookups on PostgreSQL with 100,000 registrants and 1,000,000 records.
+"""Benchmark: the audited registrant lookup against what an integrator would otherwise run, on PostgreSQL with
+100,000 registrants and 1,000,000 records.
 
-Shows the query plans of the email and external-reference lookups, then starts `rekisteri serve`
-(one worker) and measures with wrk, side by side in one run, an authenticated endpoint that does
-no work beyond authentication (`GET /v1/auth/me`: token check plus the revocation read) against the
-authenticated, audited `GET /v1/registrants?email=...` (random emails), and prints the ratio.
+Shows the query plans of the email and external-reference lookups, then starts side by side
+(a) `bench/jwt_only_app.py`: FastAPI checking the same JWT, no database (the ceiling of an authenticated endpoint),
+(b) `bench/orm_app.py`: the usual FastAPI + SQLAlchemy ORM app (load the user, ORM select by email, no audit),
+(c) Rekisteri `GET /v1/registrants?email=` (audited) with 1 and with 2 uvicorn workers, and one `rekisteri worker`
+    sealing the audit chain as in production,
+and measures each with wrk at 1 and 32 connections (random existing emails) over interleaved rounds; prints the
+medians (req/s, p50, p99), the ratios, and the audit sealing lag seen right after the load.
 
     .venv/bin/python bench/registrants_lookup.py
     REKISTERI_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rk_bench  (the default)
-    BENCH_ROUNDS=3 BENCH_SECONDS=10  (wrk -t2 -c32 -d10s per endpoint per round; medians are reported)
+    BENCH_ROUNDS=3 BENCH_SECONDS=5  (per service, per connection count, per round; medians are reported)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import os
 import re
 import statistics
@@ -22,12 +28,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
-from _common import account_token, dsn, ensure_database, served
+from _common import account_token, dsn, ensure_database, free_port
 from sqlalchemy.dialects import postgresql
 
 from app.auth.roles import Role
@@ -38,7 +45,7 @@ from app.registrants import repository as repo
 URL = os.environ.get("REKISTERI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rk_bench")
 REGISTRANTS, RECORDS_EACH = 100_000, 10
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 SECRET = "bench-secret-" + "b" * 40
 ROOT = Path(__file__).resolve().parents[1]
 LUA = """
@@ -87,52 +94,135 @@ async def explain(conn: asyncpg.Connection) -> None:
         print(f"\n-- lookup by {label}\n" + "\n".join(r[0] for r in plan))
 
 
-def wrk(url: str, token: str, script: str | None = None) -> float:
-    """Requests per second that wrk measured (and a check that there were no errors)."""
-    command = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "-H", f"Authorization: Bearer {token}", url]
-    if script:
-        command[1:1] = ["-s", script]
+def wrk(url: str, token: str, script: str, connections: int) -> tuple[float, float, float]:
+    """Requests per second, p50 and p99 in ms that wrk measured (non-2xx answers are printed)."""
+    command = ["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{SECONDS}s", "--latency", "-s", script,
+               "-H", f"Authorization: Bearer {token}", url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
         print(out)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return rate, _ms(out, "50%"), _ms(out, "99%")
+
+
+def _ms(out: str, quantile: str) -> float:
+    value, unit = re.search(rf"^\s+{quantile}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+@contextlib.contextmanager
+def started(name: str, command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """A server process (its own process group) answering on `port`; stopped at the end."""
+    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(base + "/v1/registrants", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{name} did not start")
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def main() -> int:
-    """Seed, explain, serve, measure, report."""
+    """Seed, explain, start the four services and the sequencer, measure interleaved rounds, report."""
     asyncio.run(ensure_database(URL))
     migrations.upgrade(URL)
 
-    async def prepare() -> str:
+    async def prepare() -> tuple[str, str]:
         conn = await asyncpg.connect(dsn(URL))
         try:
             await seed(conn)
             await explain(conn)
-            return await account_token(conn, url=URL, secret=SECRET, role=Role.staff)
+            return (await account_token(conn, url=URL, secret=SECRET, role=Role.staff),
+                    await account_token(conn, url=URL, secret=SECRET, role=Role.auditor))
         finally:
             await conn.close()
 
-    token = asyncio.run(prepare())
-    with served(URL, SECRET) as base:
-        sample = httpx.get(base + "/v1/registrants?email=person4242@example.com",
-                           headers={"Authorization": f"Bearer {token}"})
-        assert sample.status_code == 200 and len(sample.json()["items"]) == 1, sample.text
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-            lua.write(LUA)
-        baseline, lookup = [], []
+    token, auditor = asyncio.run(prepare())
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
+           "REKISTERI_WORKER_IN_PROCESS": "false", "REKISTERI_AUDIT_SEQUENCER_IN_PROCESS": "false",
+           "REKISTERI_LOG_LEVEL": "WARNING"}
+    ports = [free_port() for _ in range(4)]
+    uvicorn = [str(bin_dir / "uvicorn"), "--app-dir", "bench", "--log-level", "warning", "--no-access-log"]
+    rekisteri = str(bin_dir / "rekisteri")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(LUA)
+    with contextlib.ExitStack() as stack:
+        sealer = subprocess.Popen([rekisteri, "worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        stack.callback(lambda: (os.killpg(sealer.pid, signal.SIGTERM), sealer.wait(timeout=30)))
+        services = {
+            "jwt-only": stack.enter_context(started("jwt-only", [*uvicorn, "jwt_only_app:app", "--port", str(ports[0])],
+                                                    env, ports[0])),
+            "usual ORM": stack.enter_context(started("usual ORM", [*uvicorn, "orm_app:app", "--port", str(ports[1])],
+                                                     env, ports[1])),
+            "rekisteri 1w": stack.enter_context(started("rekisteri 1w", [rekisteri, "serve", "--port", str(ports[2]),
+                                                                         "--workers", "1"], env, ports[2])),
+            "rekisteri 2w": stack.enter_context(started("rekisteri 2w", [rekisteri, "serve", "--port", str(ports[3]),
+                                                                         "--workers", "2"], env, ports[3])),
+        }
+        for name, base in services.items():
+            sample = httpx.get(base + "/v1/registrants?email=person4242@example.com",
+                               headers={"Authorization": f"Bearer {token}"})
+            assert sample.status_code == 200, (name, sample.text)
+            if name != "jwt-only":
+                assert len(sample.json()["items"]) == 1, (name, sample.text)
+        results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+        lags = []
         for round_ in range(ROUNDS):
-            baseline.append(wrk(base + "/v1/auth/me", token))
-            lookup.append(wrk(base + "/v1/registrants", token, lua.name))
-            print(f"round {round_ + 1}: /v1/auth/me {baseline[-1]:,.0f} req/s, "
-                  f"/v1/registrants?email= {lookup[-1]:,.0f} req/s, ratio {lookup[-1] / baseline[-1]:.2f}")
-    b, lk = statistics.median(baseline), statistics.median(lookup)
-    paired = statistics.median(x / y for x, y in zip(lookup, baseline, strict=True))
-    # The paired ratio (each round's lookup against the baseline measured just before it) is steadier
-    # than the ratio of medians when other work on the machine comes and goes.
-    print(f"\nmedian of {ROUNDS}: auth only (GET /v1/auth/me) {b:,.0f} req/s; "
-          f"audited lookup (GET /v1/registrants?email=) {lk:,.0f} req/s; ratio {lk / b:.2f}; "
-          f"median paired ratio {paired:.2f} (target >= 0.30)")
+            for connections in (1, 32):
+                for name, base in services.items():
+                    results.setdefault((name, connections), []).append(
+                        wrk(base + "/v1/registrants", token, lua.name, connections))
+                    if name.startswith("rekisteri") and connections == 32:
+                        lags.append(asyncio.run(backlog()))
+            print(f"round {round_ + 1}: " + "; ".join(
+                f"{name} c{c} {runs[-1][0]:,.0f}/s" for (name, c), runs in results.items()), flush=True)
+        time.sleep(1)
+        verified = httpx.get(services["rekisteri 1w"] + "/v1/audit/verify",
+                             headers={"Authorization": f"Bearer {auditor}"}, timeout=600).json()
+    report(results, lags, verified)
     return 0
+
+
+async def backlog() -> tuple[int, float]:
+    """Audit entries waiting for the sequencer, and the age of the oldest, in seconds."""
+    conn = await asyncpg.connect(dsn(URL))
+    try:
+        row = await conn.fetchrow("SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(at)), 0) AS age "
+                                  "FROM audit_pending")
+        return row["n"], float(row["age"])
+    finally:
+        await conn.close()
+
+
+def report(results: dict[tuple[str, int], list[tuple[float, float, float]]], lags: list[tuple[int, float]],
+           verified: dict) -> None:
+    """Medians per service and connection count, the ratios the issue sets targets for, and the sealing lag."""
+    med = {key: tuple(statistics.median(run[i] for run in runs) for i in range(3)) for key, runs in results.items()}
+    print(f"\nmedians of {ROUNDS} rounds, {SECONDS}s each (GET /v1/registrants?email=, random existing emails):")
+    print(f"{'service':<14} {'c1 req/s':>9} {'c1 p50 ms':>10} {'c32 req/s':>10} {'c32 p50 ms':>11} {'c32 p99 ms':>11}")
+    for name in dict.fromkeys(name for name, _ in med):
+        one, many = med[(name, 1)], med[(name, 32)]
+        print(f"{name:<14} {one[0]:>9,.0f} {one[1]:>10.2f} {many[0]:>10,.0f} {many[1]:>11.2f} {many[2]:>11.2f}")
+    rk1, rk2, orm, jwt = (med[(n, 32)][0] for n in ("rekisteri 1w", "rekisteri 2w", "usual ORM", "jwt-only"))
+    print(f"\nat 32 connections: rekisteri/usual ORM {rk1 / orm:.2f} (target >= 2), rekisteri/jwt-only {rk1 / jwt:.2f} "
+          f"(target >= 0.35), 2 workers/1 worker {rk2 / rk1:.2f} (target >= 1.3)")
+    print(f"rekisteri p50 at 1 connection {med[('rekisteri 1w', 1)][1]:.2f} ms (target <= 1.5), "
+          f"p99 at 32 connections {med[('rekisteri 1w', 32)][2]:.2f} ms (target <= 40)")
+    print(f"audit right after each 32-connection run: at most {max(n for n, _ in lags)} unsealed, oldest "
+          f"{max(age for _, age in lags):.2f} s (target <= 1 s); then GET /v1/audit/verify: ok {verified['ok']}, "
+          f"{verified['entries']:,} entries, {verified['unsealed']} unsealed")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ class Sequencer:
     def _seal(self, conn: Connection) -> int:
         if not chain.lock(conn, wait=False):
             return 0  # another sequencer is at work
-        sealed = chain.seal(conn, limit=self.settings.audit_seal_batch_size)
+        # With inline sealing the writers seal (and seal anything left unsealed with their own).
+        sealed = 0 if self.settings.audit_seals_inline else chain.seal(conn, limit=self.settings.audit_seal_batch_size)
         checkpoints.make_if_due(conn, self.signer, now=clock.utcnow(), every=self.settings.audit_checkpoint_every,
                                 interval=timedelta(seconds=self.settings.audit_checkpoint_seconds))
         return sealed

@@ -103,18 +103,27 @@ class TestCrashSafety:
         run, action = uuid.uuid4().hex[:12], "test.cut"
         try:
             # A sealer dies after chaining its batch, before its commit: the connection goes, the transaction with it.
-            async with database.engine.connect() as conn:
-                if is_postgres:  # hold the lock first, so that no other sequencer (the live server's) seals them
-                    await conn.begin()
-                    await conn.run_sync(lambda c: chain.lock(c, wait=True))
+            # On PostgreSQL another connection takes the sealer's lock as it goes, so that no other sequencer (the
+            # live server's) can seal the entries before they are counted.
+            async with database.engine.connect() as cut, database.engine.connect() as watcher:
+                if is_postgres:
+                    await cut.begin()
+                    await cut.run_sync(lambda c: chain.lock(c, wait=True))
                 await _write(database, action, [f"{run}:{i}" for i in range(30)])
                 if not is_postgres:
-                    await conn.begin()
-                assert await conn.run_sync(lambda c: chain.seal(c, limit=100_000)) >= 30
-                assert len(await _seqs_on(conn, action, run)) == 30
-                await conn.invalidate()
-            assert await _unsealed(database, action, run) == 30
-            assert await _seqs(database, action, run) == {}
+                    await cut.begin()
+                assert await cut.run_sync(lambda c: chain.seal(c, limit=100_000)) >= 30
+                assert len(await _seqs_on(cut, action, run)) == 30
+                if is_postgres:
+                    await watcher.begin()
+                    waiting = asyncio.create_task(watcher.run_sync(lambda c: chain.lock(c, wait=True)))
+                    await asyncio.sleep(0.2)  # let it queue behind the cut-off sealer
+                await cut.invalidate()
+                if is_postgres:
+                    await waiting
+                assert await _unsealed_on(watcher, action, run) == 30
+                assert await _seqs_on(watcher, action, run) == {}
+                await watcher.rollback()
             await Sequencer(database, _sequencer_settings(settings)).drain()
             assert len(await _seqs(database, action, run)) == 30
             assert await _unsealed(database, action, run) == 0
@@ -162,6 +171,11 @@ async def _seqs_on(conn, action: str, run: str) -> dict[str, int]:
     rows = (await conn.execute(select(AuditEntry.resource_id, AuditEntry.seq).where(
         AuditEntry.action == action, AuditEntry.resource_id.like(f"{run}:%")))).all()
     return dict(rows)
+
+
+async def _unsealed_on(conn, action: str, run: str) -> int:
+    return (await conn.execute(select(func.count()).select_from(AuditPending).where(
+        AuditPending.action == action, AuditPending.resource_id.like(f"{run}:%")))).scalar_one()
 
 
 class TestBacklog:
