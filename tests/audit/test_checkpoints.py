@@ -20,6 +20,7 @@ from app.audit import service as audit_service
 from app.audit.chain import CHAINED_FIELDS, entry_hash
 from app.audit.models import AuditEntry
 from app.auth.principal import SYSTEM
+from app.db.session import Database
 from tests.audit.tampering import tampering
 from tests.conftest import TEST_SECRET
 
@@ -151,7 +152,7 @@ class TestDetection:
 
 class TestCommands:
     @pytest.mark.commits
-    def test_export_then_verify_against_the_file(self, database_url, settings, tmp_path):
+    async def test_export_then_verify_against_the_file(self, database_url, settings, tmp_path):
         env = {**os.environ, "REKISTERI_DATABASE_URL": database_url, "REKISTERI_JWT_SECRET": TEST_SECRET,
                "REKISTERI_AUDIT_SIGNING_KEY_FILE": str(settings.audit_signing_key_file),
                "REKISTERI_AUDIT_CHECKPOINT_EVERY": "1", "REKISTERI_DELIVERY": "console"}
@@ -160,6 +161,13 @@ class TestCommands:
         def run(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run([cli, *args], env=env, capture_output=True, text=True, timeout=120)
 
+        database = Database.from_settings(settings)
+        try:
+            async with database.sessionmaker() as session:  # something to sign, even on a fresh database
+                audit_service.record(session, actor=SYSTEM, action="test.signed")
+                await session.commit()
+        finally:
+            await database.engine.dispose()
         assert run("worker", "--once").returncode == 0  # seals and signs the head
         exported = run("audit-checkpoints", "export")
         assert exported.returncode == 0, exported.stderr
