@@ -22,7 +22,7 @@ class TestCompositionRoot:
         assert [s.name for s in wiring.erasure_steps] == ["registrants", "linked people", "waitlist"]
         assert [s.name for s in wiring.package_sections] == [
             "relationship_records", "consent_events", "consent_state", "requests", "waitlist_entries",
-            "waitlist_notices"]
+            "waitlist_entries_as_guardian", "waitlist_notices"]
         assert set(wiring.completion_handlers) == {t.value for t in RequestType}
         assert len(wiring.purpose_usage_checks) == 2
         assert set(wiring.outbox.send_checks) == {"waitlist_delivery"}
@@ -38,7 +38,7 @@ class TestCompositionRoot:
         first, second = _wiring(), _wiring()
         first.package_sections.pop()
         first.outbox.add_send_check("test", lambda *_: None)
-        assert len(second.package_sections) == 6 and "test" not in second.outbox.send_checks
+        assert len(second.package_sections) == 7 and "test" not in second.outbox.send_checks
 
     def test_no_module_fills_a_registry_when_imported(self):
         # A call at module level whose name starts with register_/install is the side effect the root replaces.

@@ -127,6 +127,8 @@ def contact_of(registrant: Any, channel: str, *, dialect: str) -> ColumnElement[
     else:
         field = "email" if channel == "email" else "phone"
         own = registrant.c.email if field == "email" else registrant.c.phone
+        # `guardian` holds the linked guardians' email and phone (kept by the registrants domain), so the address
+        # stays one expression of the row, which the indexes of migration 0020 are built on.
         contact = func.coalesce(own, registrant.c.guardian[field].as_string(),
                                 registrant.c.contact_persons[(0, field)].as_string())
     return contact.collate("C") if dialect == "postgresql" else contact

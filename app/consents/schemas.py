@@ -47,8 +47,12 @@ class Evidence(RequestModel):
     collected_at: Instant | None = Field(default=None, description="When the person said it; not in the future")
     client_addr: IPvAnyAddress | None = Field(default=None, description="For web forms, if the caller has it")
     user_agent: UserAgent | None = None
-    given_by: Literal["self", "guardian"] | None = Field(
-        default=None, description="For a child under the guardian age this is always the guardian")
+    given_by: Literal["self", "guardian"] | None = Field(default=None, description=(
+        "Who expressed it. Default `self`, except for a child under 18, where it must be said. A grant for a child "
+        "under the profile's guardian age needs `guardian` (GDPR Art. 8); the child's own withdrawal or objection "
+        "is always accepted (Art. 7(3), 21)"))
+    guardian_id: uuid.UUID | None = Field(default=None, description=(
+        "With `given_by: guardian`: the registrant id of the child's linked guardian who expressed it"))
 
 
 class ConsentEventCreate(RequestModel):

@@ -41,6 +41,8 @@ from app.db.repository import dialect_name
 from app.register import service as register
 from app.register.schemas import LegalBasis, Purpose, RegisterProfile
 from app.registrants import service as registrants
+from app.registrants import guardians
+from app.registrants import repository as registrants_repo
 from app.registrants.models import RegistrantKind
 from app.registrants.models import RegistrantStatus
 
@@ -92,15 +94,33 @@ def _check_purpose(purpose: Purpose | None, data: ConsentEventCreate) -> Purpose
 
 
 async def _given_by(session: AsyncSession, row: RowMapping, data: ConsentEventCreate) -> tuple[str, str | None]:
-    """Who expressed it: for a child under the guardian age, always the guardian."""
+    """Who expressed it, as the caller says; nothing is inferred (GDPR Art. 8, 7(3), 21; Tietosuojalaki § 5).
+
+    A child under the guardian age consents only through a linked guardian; the child's own withdrawal or
+    objection is always accepted. A guardian acts only while linked. Returns (given_by, guardian id).
+    """
+    evidence = data.evidence
     born: date | None = row["date_of_birth"]
-    if born is None or registrants.age_on(born, clock.utcnow().date()) >= await register.guardian_age(session):
-        return data.evidence.given_by or "self", None
-    if data.evidence.given_by == "self":
-        raise Invalid("the registrant is a child under the guardian age: the guardian gives and withdraws consent",
-                      loc=["body", "evidence", "given_by"])
-    guardian = row["guardian"] or {}
-    return "guardian", guardian.get("name")
+    age = guardians.age_today(born) if row["kind"] == RegistrantKind.person else None
+    child = age is not None and age < guardians.MAJORITY
+    if evidence.given_by == "guardian" or evidence.guardian_id is not None:
+        linked = await registrants_repo.guardian_ids(session, child_id=row["id"])
+        if evidence.given_by != "guardian":
+            raise Invalid("a guardian_id goes with given_by: guardian", loc=["body", "evidence", "given_by"])
+        if evidence.guardian_id is None or evidence.guardian_id not in linked:
+            named = "none is linked" if not linked else "linked: " + ", ".join(str(g) for g in linked)
+            raise Invalid(f"given_by guardian needs the guardian_id of a guardian linked to this registrant ({named})",
+                          loc=["body", "evidence", "guardian_id"])
+        return "guardian", str(evidence.guardian_id)
+    if data.action is not Action.grant:
+        # Always accepted, at once (Art. 7(3), 21); for a child a link or unsubscribe does not say who used it.
+        return evidence.given_by or ("unknown" if child else "self"), None
+    if age is not None and age < await register.guardian_age(session):
+        linked = await registrants_repo.guardian_ids(session, child_id=row["id"])
+        named = ", ".join(str(g) for g in linked) or "none is linked yet"
+        raise Invalid(f"the registrant is a child under the guardian age: a grant needs given_by guardian and the "
+                      f"guardian_id of a linked guardian ({named})", loc=["body", "evidence", "guardian_id"])
+    return "self", None
 
 
 async def record_event(
@@ -114,11 +134,9 @@ async def record_event(
     purpose = _check_purpose(profile.purpose(data.purpose), data)
     # Lock the registrant so concurrent events of one person are derived one after the other.
     row = await _registrant(session, actor, registrant_id, for_update=True)
-    given_by, guardian_name = await _given_by(session, row, data)
+    given_by, _guardian = await _given_by(session, row, data)
     evidence = data.evidence.model_dump(mode="json", exclude_none=True)
     evidence["given_by"] = given_by
-    if guardian_name:
-        evidence["guardian_name"] = guardian_name
     values = {
         "id": uuid.uuid4(), "registrant_id": registrant_id, "purpose": purpose.code,
         "channel": data.channel.value if data.channel else None, "action": data.action.value,

@@ -33,6 +33,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "registrant_ref": "contact_details",  # an external system's id of the person
     "registrant_customer_type": "customer_relationship",
     "registrant_history": "contact_details",  # old and new values of each change
+    "guardian_link": "contact_details",  # who is a child's guardian (361/1983), since when, from where
     "relationship_record": "customer_relationship",  # orders, lessons, answers...; invoices: accounting_vouchers
     "idempotency_key": "api_replays",  # the stored first response of a retried POST, kept a day
     "consent_event": "consents",
@@ -43,7 +44,7 @@ PERSONAL_DATA_TABLES: dict[str, str] = {
     "subject_request_package": "customer_relationship",  # the frozen copy of everything held on the person
     "subject_request_confirmation": "contact_details",  # where a confirmation link went (masked)
     # Waitlist data is the singing school's `waitlist_entries` category (its retention rule uses that code), but
-    # the map must name a category both example profiles have: name, age, guardian, email and phone are contact
+    # the map must name a category both example profiles have: names, the guardian, email and phone are contact
     # details; who was notified of which slot is customer relationship.
     "waitlist_entry": "contact_details",
     "waitlist_entry_tag": "contact_details",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -24,7 +24,9 @@ from app.outbox.models import UNSENT, OutboxMessage
 from app.outbox.models import Status as MessageStatus
 from app.register import service as register
 from app.register.schemas import LegalBasis, RegisterProfile, duration_span
+from app.registrants import repository as registrants_repo
 from app.registrants.models import (
+    GuardianLink,
     Registrant,
     RegistrantCustomerType,
     RegistrantHistory,
@@ -36,6 +38,7 @@ from app.registrants.models import (
 
 R, REF, CT, HIST, REC = (Registrant.__table__, RegistrantRef.__table__, RegistrantCustomerType.__table__,
                          RegistrantHistory.__table__, RelationshipRecord.__table__)
+GL = GuardianLink.__table__
 EV, ST, IDEM, OUT = ConsentEvent.__table__, ConsentState.__table__, IdempotencyKey.__table__, OutboxMessage.__table__
 ERASED_PREFIX = "erased:"
 PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
@@ -205,6 +208,9 @@ async def _set_status(session: AsyncSession, *, actor: Principal, registrant_id:
     now = clock.utcnow()
     await session.execute(update(R).where(R.c.id == registrant_id)
                           .values(status=new, version=row.version + 1, updated_at=now))
+    # A restricted guardian's contact is not used for their children's notices (and is again once lifted).
+    children = (await session.execute(select(GL.c.child_id).where(GL.c.guardian_id == registrant_id))).scalars()
+    await registrants_repo.refresh_guardian_contact(session, child_ids=set(children))
     await session.execute(HIST.insert().values(
         id=uuid.uuid4(), registrant_id=registrant_id, version=row.version + 1, at=now, action=action.split(".")[1],
         actor_type=actor.kind, actor_id=str(actor.id) if actor.id else None, actor_name=actor.name,
@@ -214,35 +220,42 @@ async def _set_status(session: AsyncSession, *, actor: Principal, registrant_id:
 
 
 async def _erase_from_others(session: AsyncSession, context: ErasureContext) -> list[Kept]:
-    """A guardian or contact person erased: take their data off the children's and organisations' records.
+    """A guardian or contact person erased: unlink them from the children and take them off organisations.
 
-    The children's own registrations stay (they are other people's data) but lose their guardian and are
-    flagged for staff, who must find out who now acts for the child.
+    The children's own registrations stay (they are other people's data) but lose the link to the erased guardian
+    and are flagged for staff, who must find out who now acts for the child. An erased child's links go as well.
     """
     me = (await session.execute(select(R.c.email, R.c.phone).where(R.c.id == context.registrant_id))).one()
     contacts = {value for value in (me.email, me.phone) if value}
-    if not contacts:
-        return []
-    others = (await session.execute(select(R.c.id, R.c.guardian, R.c.contact_persons, R.c.version).where(
+    children = set((await session.execute(select(GL.c.child_id).where(
+        GL.c.guardian_id == context.registrant_id))).scalars())
+    await session.execute(delete(GL).where(or_(GL.c.guardian_id == context.registrant_id,
+                                               GL.c.child_id == context.registrant_id)))
+    await registrants_repo.refresh_guardian_contact(session, child_ids=children)
+    others = (await session.execute(select(R.c.id, R.c.kind, R.c.contact_persons, R.c.version).where(
         R.c.id != context.registrant_id, R.c.status != RegistrantStatus.erased,
-        (R.c.guardian.is_not(None)) | (R.c.kind == RegistrantKind.organisation)))).all()
+        or_(R.c.id.in_(children), R.c.kind == RegistrantKind.organisation) if contacts else R.c.id.in_(children))
+    )).all()
     now = clock.utcnow()
     for other in others:
         changes: dict = {}
-        guardian = other.guardian or {}
-        if {guardian.get("email"), guardian.get("phone")} & contacts:
-            changes = {"guardian": None, "attention": "the guardian was erased at their request: who acts for the child?"}
+        fields: list[str] = []
+        if other.id in children:
+            changes["attention"] = "the guardian was erased at their request: who acts for the child?"
+            fields.append("guardians")
         kept_contacts = [c for c in other.contact_persons or [] if not {c.get("email"), c.get("phone")} & contacts]
         if len(kept_contacts) != len(other.contact_persons or []):
             changes["contact_persons"] = kept_contacts
+            fields.append("contact_persons")
         if changes:
-            await _scrub_history(session, registrant_id=other.id, contacts=contacts)
+            if contacts:
+                await _scrub_history(session, registrant_id=other.id, contacts=contacts)
             await session.execute(update(R).where(R.c.id == other.id).values(
                 **changes, version=other.version + 1, updated_at=now))
             await session.execute(HIST.insert().values(
                 id=uuid.uuid4(), registrant_id=other.id, version=other.version + 1, at=now, action="update",
                 actor_type="system", actor_id=None, actor_name="erasure of a linked person",
-                fields=sorted(k for k in changes if k != "attention"), changes={}))
+                fields=sorted(fields), changes={}))
     return []
 
 
@@ -261,4 +274,4 @@ async def _scrub_history(session: AsyncSession, *, registrant_id: uuid.UUID, con
 STEPS = (ErasureStep("registrants", ("registrant_ref", "registrant_customer_type", "relationship_record",
                                      "consent_event", "consent_state", "outbox_message", "idempotency_key"),
                      _erase_core),
-         ErasureStep("linked people", ("registrant",), _erase_from_others))
+         ErasureStep("linked people", ("registrant", "guardian_link"), _erase_from_others))

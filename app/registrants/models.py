@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, IdMixin, TimestampMixin, enum_type
@@ -44,6 +44,11 @@ class Registrant(IdMixin, TimestampMixin, Base):
     name: Mapped[str | None] = mapped_column(String(300))
     business_id: Mapped[str | None] = mapped_column(String(16))
     date_of_birth: Mapped[date | None]
+    # Only an age was given: `date_of_birth` is the latest day consistent with it (the guardian rule holds longest).
+    birth_date_estimated: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Derived, never set by clients: a child's linked guardians' `{email, phone}` (each from the first-linked active
+    # guardian that has one), rewritten whenever links, a guardian's contact or status change. It keeps a child's
+    # audience address one expression of this row (the indexes of migration 0020); `guardian_link` is the truth.
     guardian: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     contact_persons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # Stored lower-cased, so lookups compare case-insensitively through a plain index.
@@ -59,6 +64,30 @@ class Registrant(IdMixin, TimestampMixin, Base):
     attention: Mapped[str | None] = mapped_column(String(300))
     # The principal subject (`client:<id>` / `user:<id>`) that created it; integrations see their own.
     created_by: Mapped[str] = mapped_column(String(80))
+
+
+class GuardianSource(StrEnum):
+    """Where a guardian link came from."""
+
+    api = "api"
+    waitlist = "waitlist"
+    migration = "migration"
+
+
+class GuardianLink(Base):
+    """A guardian (huoltaja, Laki lapsen huollosta 361/1983) of a child; both are registrants of their own."""
+
+    __tablename__ = "guardian_link"
+    __table_args__ = (
+        Index("ix_guardian_link_guardian_id", "guardian_id"),
+        CheckConstraint("child_id <> guardian_id", name="not_self"),
+    )
+
+    child_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"), primary_key=True)
+    guardian_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"), primary_key=True)
+    source: Mapped[GuardianSource] = mapped_column(enum_type(GuardianSource, name="source"))
+    linked_at: Mapped[datetime]
+    linked_by: Mapped[str] = mapped_column(String(80))
 
 
 class RegistrantRef(IdMixin, Base):

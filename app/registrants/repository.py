@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.pagination import INSTANT, INT32, UUID, Keyset, PageParams
 from app.db.repository import dialect_name, insert_ignoring_conflicts
 from app.registrants.models import (
+    GuardianLink,
     Registrant,
     RegistrantCustomerType,
     RegistrantHistory,
+    RegistrantKind,
     RegistrantRef,
     RegistrantStatus,
     RelationshipRecord,
@@ -31,6 +33,7 @@ REF = RegistrantRef.__table__
 CT = RegistrantCustomerType.__table__
 HIST = RegistrantHistory.__table__
 REC = RelationshipRecord.__table__
+GL = GuardianLink.__table__
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,8 @@ HISTORY_KEYSET = Keyset(((HIST.c.version, INT32), (HIST.c.id, UUID)))
 RECORDS_KEYSET = Keyset(((REC.c.occurred_at, INSTANT), (REC.c.id, UUID)), descending=True)
 
 
-def _extras(dialect: str) -> tuple[Any, Any]:
-    """Correlated subqueries that bring a registrant's references and customer types along as JSON arrays."""
+def _extras(dialect: str) -> tuple[Any, ...]:
+    """Correlated subqueries that bring a registrant's references, customer types and guardian links as JSON arrays."""
     if dialect == "postgresql":
         agg, obj = func.json_agg, func.json_build_object
     else:
@@ -80,7 +83,17 @@ def _extras(dialect: str) -> tuple[Any, Any]:
     refs = (select(agg(obj("system", REF.c.system, "id", REF.c.external_id)))
             .where(REF.c.registrant_id == R.c.id).scalar_subquery())
     types = select(agg(CT.c.customer_type)).where(CT.c.registrant_id == R.c.id).scalar_subquery()
-    return type_coerce(refs, JSON).label("refs_json"), type_coerce(types, JSON).label("types_json")
+    other = R.alias("linked")
+    guardians = (select(agg(obj("registrant_id", GL.c.guardian_id, "source", GL.c.source, "linked_at", GL.c.linked_at,
+                                "given_name", other.c.given_name, "family_name", other.c.family_name)))
+                 .select_from(GL.join(other, other.c.id == GL.c.guardian_id))
+                 .where(GL.c.child_id == R.c.id).scalar_subquery())
+    children = (select(agg(obj("registrant_id", GL.c.child_id, "source", GL.c.source, "linked_at", GL.c.linked_at,
+                               "given_name", other.c.given_name, "family_name", other.c.family_name)))
+                .select_from(GL.join(other, other.c.id == GL.c.child_id))
+                .where(GL.c.guardian_id == R.c.id).scalar_subquery())
+    return (type_coerce(refs, JSON).label("refs_json"), type_coerce(types, JSON).label("types_json"),
+            type_coerce(guardians, JSON).label("guardians_json"), type_coerce(children, JSON).label("children_json"))
 
 
 @lru_cache
@@ -249,3 +262,75 @@ async def counts(session: AsyncSession) -> dict[str, dict[str, int]]:
     rows = await session.execute(select(CT.c.customer_type, func.count()).group_by(CT.c.customer_type))
     out["customer_type"] = {key: count for key, count in rows.all()}
     return out
+
+
+# --- guardian links ---------------------------------------------------------------------------
+
+async def insert_link(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    """Link a guardian to a child; False when the link already exists."""
+    stmt = insert_ignoring_conflicts(session, GL, index_elements=["child_id", "guardian_id"]).values(**values)
+    return (await session.execute(stmt.returning(GL.c.child_id))).scalar_one_or_none() is not None
+
+
+async def delete_link(session: AsyncSession, *, child_id: uuid.UUID, guardian_id: uuid.UUID) -> bool:
+    """Remove one link; False when there was none."""
+    result = await session.execute(delete(GL).where(GL.c.child_id == child_id, GL.c.guardian_id == guardian_id))
+    return bool(result.rowcount)
+
+
+async def guardian_ids(session: AsyncSession, *, child_id: uuid.UUID) -> list[uuid.UUID]:
+    """The registrant ids of a child's guardians."""
+    return list((await session.execute(select(GL.c.guardian_id).where(GL.c.child_id == child_id))).scalars())
+
+
+async def child_ids(session: AsyncSession, *, guardian_id: uuid.UUID) -> list[uuid.UUID]:
+    """The registrant ids of the children a guardian is linked to."""
+    return list((await session.execute(select(GL.c.child_id).where(GL.c.guardian_id == guardian_id))).scalars())
+
+
+async def descendants(session: AsyncSession, *, registrant_id: uuid.UUID, limit: int = 1000) -> set[uuid.UUID]:
+    """Everyone a registrant is (transitively) a guardian of: what may not become its guardian (no loops)."""
+    seen: set[uuid.UUID] = set()
+    frontier = [registrant_id]
+    while frontier and len(seen) < limit:
+        rows = await session.execute(select(GL.c.child_id).where(GL.c.guardian_id.in_(frontier)))
+        frontier = [c for c in rows.scalars() if c not in seen]
+        seen.update(frontier)
+    return seen
+
+
+async def same_named_people(session: AsyncSession, *, given_name: str, family_name: str, email: str | None = None,
+                            phone: str | None = None, guardian_id: uuid.UUID | None = None,
+                            visibility: Visibility) -> list[RowMapping]:
+    """Active persons with these names (case-insensitive) and, for an adult, this email or phone, or, for a child,
+    this guardian: the candidates a join may be the same person as, earliest first."""
+    conds = [R.c.status == RegistrantStatus.active, R.c.kind == RegistrantKind.person,
+             func.lower(R.c.given_name) == given_name.lower(), func.lower(R.c.family_name) == family_name.lower()]
+    if guardian_id is not None:
+        conds.append(exists().where(GL.c.child_id == R.c.id, GL.c.guardian_id == guardian_id))
+    else:
+        contacts = [c for c in ((R.c.email == email) if email else None, (R.c.phone == phone) if phone else None)
+                    if c is not None]
+        if not contacts:
+            return []
+        conds.append(or_(*contacts))
+    clause = visibility.clause()
+    if clause is not None:
+        conds.append(clause)
+    stmt = (select(R.c.id, R.c.date_of_birth, R.c.birth_date_estimated).where(*conds)
+            .order_by(R.c.created_at, R.c.id))
+    return list((await session.execute(stmt)).mappings())
+
+
+async def refresh_guardian_contact(session: AsyncSession, *, child_ids: list[uuid.UUID] | set[uuid.UUID]) -> None:
+    """Rewrite each child's derived `guardian` contact from its links: the email of the first-linked active guardian
+    with an email, the phone of the first with a phone (None without either); no version or history (derived)."""
+    for child_id in child_ids:
+        rows = (await session.execute(
+            select(R.c.id, R.c.email, R.c.phone).select_from(GL.join(R, R.c.id == GL.c.guardian_id))
+            .where(GL.c.child_id == child_id, R.c.status == RegistrantStatus.active)
+            .order_by(GL.c.linked_at, GL.c.guardian_id))).all()
+        email = next((r.email for r in rows if r.email), None)
+        phone = next((r.phone for r in rows if r.phone), None)
+        value = {"email": email, "phone": phone} if (email or phone) else None
+        await session.execute(update(R).where(R.c.id == child_id).values(guardian=value))

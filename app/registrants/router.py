@@ -18,6 +18,7 @@ from app.registrants import service
 from app.registrants.auth import RegistrantsReader, RegistrantsWriter, StatsReader
 from app.registrants.repository import RegistrantFilter
 from app.registrants.schemas import (
+    GuardianLinkCreate,
     HistoryRead,
     Kind,
     RecordCreate,
@@ -129,6 +130,27 @@ async def update_registrant(registrant_id: RegistrantId, body: RegistrantUpdate,
     """Change the fields sent (null clears one); with If-Match, 412 if someone changed it first."""
     registrant = await service.update_registrant(session, actor=actor, registrant_id=registrant_id, data=body,
                                                  if_match=if_match)
+    return _with_etag(response, registrant)
+
+
+@router.post("/{registrant_id}/guardians", status_code=200, response_model=RegistrantRead, responses={
+    **problem_responses(404, 409, 412, 415, 422), 200: {"headers": _ETAG_HEADER}})
+async def add_guardian(registrant_id: RegistrantId, body: GuardianLinkCreate, actor: RegistrantsWriter,
+                       session: SessionDep, response: Response, if_match: IfMatch = None) -> RegistrantRead:
+    """Link a guardian (a person of 18 or more, a registrant of its own) to a child; returns the child."""
+    registrant = await service.add_guardian(session, actor=actor, registrant_id=registrant_id,
+                                            guardian_id=body.guardian_id, if_match=if_match)
+    return _with_etag(response, registrant)
+
+
+@router.delete("/{registrant_id}/guardians/{guardian_id}", status_code=200, response_model=RegistrantRead,
+               responses={**problem_responses(404, 409, 412, 422), 200: {"headers": _ETAG_HEADER}})
+async def remove_guardian(registrant_id: RegistrantId, guardian_id: Annotated[uuid.UUID, Path()],
+                          actor: RegistrantsWriter, session: SessionDep, response: Response,
+                          if_match: IfMatch = None) -> RegistrantRead:
+    """Unlink a guardian from a child; a child under the guardian age must keep one; returns the child."""
+    registrant = await service.remove_guardian(session, actor=actor, registrant_id=registrant_id,
+                                               guardian_id=guardian_id, if_match=if_match)
     return _with_etag(response, registrant)
 
 

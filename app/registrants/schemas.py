@@ -16,7 +16,7 @@ from app.core.types import Day, Instant, JsonObject, Name, line
 
 OrganisationName = line(300)
 from app.core.validators import validate_business_id
-from app.registrants.models import RegistrantKind, RegistrantStatus
+from app.registrants.models import GuardianSource, RegistrantKind, RegistrantStatus
 
 Kind = RegistrantKind
 Language = Literal["fi", "sv", "en"]
@@ -38,19 +38,28 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-def _not_future(value: date | None) -> date | None:
-    if value is not None and value > clock.utcnow().date():
+MAX_AGE = 120
+
+
+def _plausible_birth(value: date | None) -> date | None:
+    """A date of birth neither in the future nor more than 120 years ago."""
+    if value is None:
+        return value
+    today = clock.utcnow().date()
+    if value > today:
         raise ValueError("the date of birth is in the future")
+    if value < today.replace(year=today.year - MAX_AGE, day=28 if (today.month, today.day) == (2, 29) else today.day):
+        raise ValueError(f"the date of birth is more than {MAX_AGE} years ago")
     return value
 
 
 Email = Annotated[EmailStr, AfterValidator(_lower)]
 BusinessId = Annotated[str, AfterValidator(validate_business_id)]
-BirthDate = Annotated[Day, AfterValidator(_not_future)]
+BirthDate = Annotated[Day, AfterValidator(_plausible_birth)]
 
 
 class Contact(RequestModel):
-    """A person to contact: a guardian of a minor, or an organisation's contact person."""
+    """A person to contact: an organisation's contact person."""
 
     name: Name
     email: Email | None = None
@@ -79,7 +88,11 @@ class RegistrantFields(RequestModel):
     given_name: Name | None = None
     family_name: Name | None = None
     date_of_birth: BirthDate | None = None
-    guardian: Contact | None = None
+    birth_date_estimated: bool = Field(default=False, description=(
+        "The date of birth is an estimate from an age (the latest day consistent with it)"))
+    guardian_ids: list[uuid.UUID] = Field(default_factory=list, max_length=4, description=(
+        "Registrant ids of the child's guardians (each a person of 18 or more); required under the profile's "
+        "guardian age. A replace (PUT) adds the links it names; remove one with DELETE .../guardians/{id}"))
     name: OrganisationName | None = Field(
         default=None, description="The organisation's name")
     business_id: BusinessId | None = None
@@ -109,7 +122,7 @@ class RegistrantUpdate(RequestModel):
     given_name: Name | None = None
     family_name: Name | None = None
     date_of_birth: BirthDate | None = None
-    guardian: Contact | None = None
+    birth_date_estimated: bool | None = None
     name: OrganisationName | None = None
     business_id: BusinessId | None = None
     contact_persons: list[Contact] | None = Field(default=None, max_length=20)
@@ -127,6 +140,22 @@ class ExternalRefRead(ResponseModel):
     id: str
 
 
+class GuardianLinkCreate(RequestModel):
+    """Link a guardian (a registrant of 18 or more) to a child."""
+
+    guardian_id: uuid.UUID
+
+
+class GuardianLinkRead(ResponseModel):
+    """A link between a child and a guardian, seen from either side."""
+
+    registrant_id: uuid.UUID = Field(description="The guardian (in `guardians`) or the child (in `children`)")
+    given_name: str | None = None
+    family_name: str | None = None
+    source: GuardianSource
+    linked_at: datetime
+
+
 class RegistrantRead(ResponseModel):
     """A registrant; `version` is also sent as the `ETag`."""
 
@@ -135,7 +164,9 @@ class RegistrantRead(ResponseModel):
     given_name: str | None
     family_name: str | None
     date_of_birth: date | None
-    guardian: dict[str, Any] | None
+    birth_date_estimated: bool = False
+    guardians: list[GuardianLinkRead] = Field(default_factory=list, description="A child's guardians")
+    children: list[GuardianLinkRead] = Field(default_factory=list, description="The children a guardian acts for")
     name: str | None
     business_id: str | None
     contact_persons: list[dict[str, Any]]

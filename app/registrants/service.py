@@ -17,10 +17,10 @@ from app.core import clock
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
 from app.db.pagination import Page, PageParams, make_page
 from app.register import service as register
-from app.registrants import erasure
+from app.registrants import erasure, guardians
 from app.registrants import repository as repo
 from app.registrants import retention as _retention  # noqa: F401 - registers the records' retention rules
-from app.registrants.models import RegistrantKind, RegistrantStatus
+from app.registrants.models import GuardianSource, RegistrantKind, RegistrantStatus
 from app.registrants.repository import RegistrantFilter, Visibility
 from app.registrants.schemas import (
     ExternalRef,
@@ -42,7 +42,7 @@ DEFAULT_DATA_CATEGORY = {
     "survey_answer": "customer_relationship", "feedback": "customer_relationship",
     "contact": "customer_relationship", "other": "customer_relationship",
 }
-EDITABLE_FIELDS = ("given_name", "family_name", "date_of_birth", "guardian", "name", "business_id",
+EDITABLE_FIELDS = ("given_name", "family_name", "date_of_birth", "birth_date_estimated", "name", "business_id",
                    "contact_persons", "email", "phone", "address", "language")
 _NOT_FOUND = "no such registrant"
 
@@ -88,12 +88,11 @@ def parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
-def age_on(born: date, today: date) -> int:
-    """Full years from a date of birth to a day."""
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+age_on = guardians.age_on
 
 
-async def _check_rules(session: AsyncSession, *, kind: str, state: dict[str, Any]) -> None:
+async def _check_rules(session: AsyncSession, *, kind: str, state: dict[str, Any], guardian_count: int = 0,
+                       has_children: bool = False) -> None:
     if kind == RegistrantKind.organisation:
         if not state.get("name"):
             raise Invalid("an organisation needs a name", loc=["body", "name"])
@@ -102,12 +101,23 @@ async def _check_rules(session: AsyncSession, *, kind: str, state: dict[str, Any
         if not state.get(field):
             raise Invalid("a person needs a given name and a family name", loc=["body", field])
     born = state.get("date_of_birth")
-    if born is not None and age_on(born, clock.utcnow().date()) < await register.guardian_age(session):
-        guardian = state.get("guardian")
-        if not guardian:
-            raise Invalid("a minor needs a guardian (name and email or phone)", loc=["body", "guardian"])
-        if not (guardian.get("email") or guardian.get("phone")):
-            raise Invalid("the guardian of a minor needs an email or a phone", loc=["body", "guardian"])
+    if guardian_count:
+        guardians.check_child(kind=kind, born=born, loc=["body", "guardian_ids"])
+    elif await guardians.needs_guardian(session, born):
+        raise Invalid("a child under the guardian age needs a guardian: link one (guardian_ids) first",
+                      loc=["body", "guardian_ids"])
+    age = guardians.age_today(born)
+    if has_children and age is not None and age < guardians.MAJORITY:
+        raise Invalid(f"this person is a guardian, so {guardians.MAJORITY} or older", loc=["body", "date_of_birth"])
+
+
+async def _check_guardians(session: AsyncSession, *, actor: Principal, child_id: uuid.UUID | None,
+                           ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """The guardians named, each checked (422 naming the index of the wrong one); duplicates count once."""
+    for i, guardian_id in enumerate(ids):
+        await guardians.check_guardian(session, child_id=child_id, guardian_id=guardian_id,
+                                       visibility=visibility_for(actor), loc=["body", "guardian_ids", i])
+    return list(dict.fromkeys(ids))
 
 
 def _check_own_refs(actor: Principal, refs: list[ExternalRef], loc: list[str | int]) -> None:
@@ -124,9 +134,11 @@ def jsonable(value: Any) -> Any:
 
 
 def _read(row: RowMapping | dict[str, Any]) -> RegistrantRead:
-    """A registrant row (with its `refs_json` and `types_json`) as the response body."""
+    """A registrant row (with its `refs_json`, `types_json`, `guardians_json`, `children_json`) as the body."""
     return RegistrantRead.model_validate({**row, "external_refs": row["refs_json"] or [],
-                                          "customer_types": sorted(row["types_json"] or [])})
+                                          "customer_types": sorted(row["types_json"] or []),
+                                          "guardians": guardians.links(row.get("guardians_json")),
+                                          "children": guardians.links(row.get("children_json"))})
 
 
 def _audit(session: AsyncSession, actor: Principal, action: str, registrant_id: uuid.UUID, **details: Any) -> None:
@@ -170,7 +182,8 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
                   refs: list[ExternalRef], ref_keys: list[str] | None) -> RegistrantRead:
     """Insert a registrant with its references, types and first history entry (the caller audits)."""
     fields = data.model_dump(include=set(EDITABLE_FIELDS))
-    await _check_rules(session, kind=data.kind, state=fields)
+    guardian_ids = await _check_guardians(session, actor=actor, child_id=None, ids=data.guardian_ids)
+    await _check_rules(session, kind=data.kind, state=fields, guardian_count=len(guardian_ids))
     if refs:
         if ref_keys is None:
             raise ValueError("references need the service key to recognise erased people")
@@ -186,12 +199,20 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
                            errors=[{"loc": ["body", "external_refs", i], "msg": "already in use"}])
     types = sorted(set(data.customer_types))
     await repo.set_customer_types(session, registrant_id=registrant_id, types=types)
-    changes = {k: {"old": None, "new": jsonable(v)} for k, v in fields.items() if v not in (None, [])}
+    for guardian_id in guardian_ids:
+        await guardians.link(session, actor=actor, child_id=registrant_id, guardian_id=guardian_id,
+                             source=GuardianSource.api)
+    changes = {k: {"old": None, "new": jsonable(v)} for k, v in fields.items() if v not in (None, [], False)}
     if types:
         changes["customer_types"] = {"old": None, "new": types}
+    if guardian_ids:
+        changes["guardians"] = {"old": None, "new": [str(g) for g in guardian_ids]}
     await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
+    links = (await repo.get(session, registrant_id=registrant_id, visibility=Visibility()))["guardians_json"] \
+        if guardian_ids else []
     return _read({"id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
-                  "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types})
+                  "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types,
+                  "guardians_json": links, "children_json": []})
 
 
 async def create_registrant(session: AsyncSession, *, actor: Principal, data: RegistrantCreate,
@@ -215,7 +236,7 @@ def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] |
 
 
 async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
-                 expected: int | None) -> RegistrantRead:
+                        expected: int | None, new_guardians: list[uuid.UUID] | None = None) -> RegistrantRead:
     """Change fields under the version check, writing history; 412 if someone else changed it first."""
     if row["status"] != RegistrantStatus.active:
         raise Conflict(f"the registrant is {row['status']}; it cannot be changed here")
@@ -224,26 +245,43 @@ async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapp
                                  headers={"ETag": etag(row["version"])})
     registrant_id = row["id"]
     changes, new_types = _split_changes(changes)
-    await _check_rules(session, kind=row["kind"], state={**{k: row[k] for k in EDITABLE_FIELDS}, **changes})
+    if changes.get("birth_date_estimated", False) is None:
+        changes["birth_date_estimated"] = False
+    linked = [link["registrant_id"] for link in guardians.links(row["guardians_json"])]
+    added = [g for g in await _check_guardians(session, actor=actor, child_id=registrant_id, ids=new_guardians or [])
+             if g not in linked]
+    await _check_rules(session, kind=row["kind"], state={**{k: row[k] for k in EDITABLE_FIELDS}, **changes},
+                       guardian_count=len(linked) + len(added), has_children=bool(row["children_json"]))
     current_types = sorted(row["types_json"] or [])
     diff = {k: {"old": jsonable(row[k]), "new": jsonable(v)} for k, v in changes.items() if row[k] != v}
     if new_types is not None and new_types != current_types:
         diff["customer_types"] = {"old": current_types, "new": new_types}
+    if added:
+        diff["guardians"] = {"old": [str(g) for g in linked], "new": [str(g) for g in [*linked, *added]]}
     if not diff:
         _audit(session, actor, "registrant.update", registrant_id, fields=[])
         return _read(row)
     now = clock.utcnow()
-    values = {k: changes[k] for k in diff if k != "customer_types"}
+    values = {k: changes[k] for k in diff if k not in ("customer_types", "guardians")}
     if not await repo.update_versioned(session, registrant_id=registrant_id, expected_version=row["version"],
                                        values={**values, "updated_at": now}):
         raise PreconditionFailed("the registrant was changed by someone else; read it again")
     if new_types is not None and "customer_types" in diff:
         await repo.set_customer_types(session, registrant_id=registrant_id, types=new_types)
+    for guardian_id in added:
+        await guardians.link(session, actor=actor, child_id=registrant_id, guardian_id=guardian_id,
+                             source=GuardianSource.api)
+    if {"email", "phone"} & set(values) and row["children_json"]:
+        # A guardian's new email or phone is where their children's notices go from now on.
+        await repo.refresh_guardian_contact(
+            session, child_ids=[link["registrant_id"] for link in guardians.links(row["children_json"])])
     version = row["version"] + 1
     await _history(session, actor=actor, registrant_id=registrant_id, version=version, action="update", changes=diff)
     _audit(session, actor, "registrant.update", registrant_id, fields=sorted(diff))
     types = new_types if new_types is not None else current_types
-    return _read({**row, **values, "version": version, "updated_at": now, "types_json": types})
+    fresh = await repo.get(session, registrant_id=registrant_id, visibility=Visibility()) if added else row
+    return _read({**row, **values, "version": version, "updated_at": now, "types_json": types,
+                  "guardians_json": fresh["guardians_json"]})
 
 
 async def update_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
@@ -280,7 +318,50 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
     if row["kind"] != data.kind:
         raise Invalid("the kind of a registrant cannot change", loc=["body", "kind"])
     changes = data.model_dump(include={*EDITABLE_FIELDS, "customer_types"})
-    return await apply_changes(session, actor=actor, row=row, changes=changes, expected=expected), False
+    return await apply_changes(session, actor=actor, row=row, changes=changes, expected=expected,
+                               new_guardians=data.guardian_ids), False
+
+
+async def add_guardian(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                       guardian_id: uuid.UUID, if_match: str | None) -> RegistrantRead:
+    """Link a guardian to a child (Laki lapsen huollosta 361/1983 § 4); linking an existing link changes nothing."""
+    expected = parse_if_match(if_match)
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id, for_update=expected is None)
+    guardians.check_child(kind=row["kind"], born=row["date_of_birth"], loc=["body", "guardian_id"])
+    await guardians.check_guardian(session, child_id=registrant_id, guardian_id=guardian_id,
+                                   visibility=visibility_for(actor), loc=["body", "guardian_id"])
+    return await apply_changes(session, actor=actor, row=row, changes={}, expected=expected,
+                               new_guardians=[guardian_id])
+
+
+async def remove_guardian(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
+                          guardian_id: uuid.UUID, if_match: str | None) -> RegistrantRead:
+    """Unlink a guardian; a child under the guardian age keeps at least one (422 otherwise)."""
+    expected = parse_if_match(if_match)
+    row = await visible_registrant(session, actor=actor, registrant_id=registrant_id, for_update=expected is None)
+    if row["status"] != RegistrantStatus.active:
+        raise Conflict(f"the registrant is {row['status']}; it cannot be changed here")
+    if expected is not None and expected != row["version"]:
+        raise PreconditionFailed("the registrant has changed since that version; read it again",
+                                 headers={"ETag": etag(row["version"])})
+    linked = [link["registrant_id"] for link in guardians.links(row["guardians_json"])]
+    if guardian_id not in linked:
+        raise NotFound("this registrant is not linked to that guardian")
+    if len(linked) == 1 and await guardians.needs_guardian(session, row["date_of_birth"]):
+        raise Invalid("a child under the guardian age needs a guardian: link another one first",
+                      loc=["path", "guardian_id"])
+    await repo.delete_link(session, child_id=registrant_id, guardian_id=guardian_id)
+    await repo.refresh_guardian_contact(session, child_ids=[registrant_id])
+    now, version = clock.utcnow(), row["version"] + 1
+    if not await repo.update_versioned(session, registrant_id=registrant_id, expected_version=row["version"],
+                                       values={"updated_at": now}):
+        raise PreconditionFailed("the registrant was changed by someone else; read it again")
+    kept = [g for g in linked if g != guardian_id]
+    await _history(session, actor=actor, registrant_id=registrant_id, version=version, action="update",
+                   changes={"guardians": {"old": [str(g) for g in linked], "new": [str(g) for g in kept]}})
+    _audit(session, actor, "registrant.update", registrant_id, fields=["guardians"])
+    fresh = await repo.get(session, registrant_id=registrant_id, visibility=Visibility())
+    return _read(fresh)
 
 
 async def history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,

@@ -23,7 +23,8 @@ from app.subject_requests.letter_texts import CODE_ALIASES, CODES, COUNTRIES, LA
 from app.registrants.models import RegistrantKind
 
 _TEMPLATES = Path(__file__).with_name("templates")
-_PERSON_FIELDS = ("given_name", "family_name", "date_of_birth", "guardian", "email", "phone", "address", "language",
+_PERSON_FIELDS = ("given_name", "family_name", "date_of_birth", "guardians", "children", "email", "phone", "address",
+                  "language",
                   "customer_types", "external_refs", "status", "created_at")
 _ORGANISATION_FIELDS = ("name", "business_id", "contact_persons", "email", "phone", "address", "language",
                         "customer_types", "external_refs", "status", "created_at")
@@ -222,6 +223,9 @@ def render(package: dict[str, Any], *, lang: str, titles: dict[str, dict[str, st
     t = LETTER[lang]
     person = package["registrant"]
     fields = _PERSON_FIELDS if person.get("kind") != RegistrantKind.organisation else _ORGANISATION_FIELDS
+    # Guardians and children are people: the letter names them (the package keeps their ids and link details).
+    person = {**person, **{side: [" ".join(p for p in (link.get("given_name"), link.get("family_name")) if p)
+                                  for link in person.get(side) or []] for side in ("guardians", "children")}}
     you = [words.row(k, person.get(k)) for k in fields if person.get(k) not in (None, "", [], {})]
     text_lang = words.text_lang
     tables = [_section(words, titles.get(name, {}).get(text_lang, words.label(name)), rows)

@@ -32,17 +32,19 @@ from app.register.schemas import EU_EEA, RegisterProfile
 from app.register.texts import TEXTS as STATEMENT_TEXTS
 from app.registrants import repository as registrants_repo
 from app.registrants.models import RegistrantHistory, RelationshipRecord
+from app.registrants import guardians
 from app.registrants.repository import Visibility
 from app.subject_requests import letter
 from app.subject_requests import repository as repo
 from app.subject_requests.states import RequestType
 from app.subject_requests.texts import TEXTS
 
-FORMAT_VERSION = "2.0"
+FORMAT_VERSION = "2.1"
 # The versioned JSON Schema of the package, published beside the API's own spec.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "openapi" / f"package-{FORMAT_VERSION}.schema.json"
 SectionBuilder = Callable[[AsyncSession, uuid.UUID], Awaitable[list[dict[str, Any]]]]
-_REGISTRANT_FIELDS = ("id", "kind", "given_name", "family_name", "name", "business_id", "date_of_birth", "guardian",
+_REGISTRANT_FIELDS = ("id", "kind", "given_name", "family_name", "name", "business_id", "date_of_birth",
+                      "birth_date_estimated",
                       "contact_persons", "email", "phone", "address", "language", "status", "created_at",
                       "updated_at")
 _RIGHTS = ("access", "rectification", "erasure", "restriction", "portability", "objection", "withdraw", "complaint")
@@ -170,6 +172,9 @@ def registrant_dict(row: RowMapping) -> dict[str, Any]:
     out = {k: row[k] for k in _REGISTRANT_FIELDS}
     out["external_refs"] = row["refs_json"] or []
     out["customer_types"] = sorted(row["types_json"] or [])
+    for side in ("guardians", "children"):
+        out[side] = [{**link, "registrant_id": str(link["registrant_id"]), "linked_at": link["linked_at"].isoformat()}
+                     for link in guardians.links(row[f"{side}_json"])]
     return out
 
 

@@ -21,6 +21,13 @@ class EntryStatus(StrEnum):
     removed = "removed"
 
 
+class ContactHolder(StrEnum):
+    """Whose email and phone an entry's notices go to: the person's own, or the child's guardian's."""
+
+    self = "self"
+    guardian = "guardian"
+
+
 class NotificationStatus(StrEnum):
     """A slot still offered in waves, or taken."""
 
@@ -37,14 +44,14 @@ class WaitlistEntry(IdMixin, Base):
         Index("ix_waitlist_entry_registrant_id", "registrant_id"),
         Index("ix_waitlist_entry_created_by_joined_at", "created_by", "joined_at"),
         Index("ix_waitlist_entry_phone", "phone"),
-        CheckConstraint("age >= 0 AND age <= 120", name="age"),
+        Index("ix_waitlist_entry_guardian_id", "guardian_id"),
     )
 
     registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"))
     given_name: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
-    guardian_name: Mapped[str | None] = mapped_column(String(200))
-    age: Mapped[int]
+    # The guardian whose email and phone these are (a child's entry); None: the person's own.
+    guardian_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("registrant.id"))
     email: Mapped[str | None] = mapped_column(String(254))
     # E.164.
     phone: Mapped[str | None] = mapped_column(String(20))

@@ -46,7 +46,7 @@ from app.db.repository import dialect_name
 from app.outbox.headers import ONE_CLICK, unsubscribe_headers
 from app.outbox.models import OutboxMessage
 from app.outbox.models import Status as MessageStatus
-from app.registrants.models import Registrant, RegistrantKind, RegistrantStatus
+from app.registrants.models import GuardianLink, Registrant, RegistrantStatus
 from app.waitlist.models import (
     EntryStatus,
     WaitlistDelivery,
@@ -62,6 +62,7 @@ N = WaitlistNotification.__table__
 D = WaitlistDelivery.__table__
 O = OutboxMessage.__table__  # noqa: E741
 R = Registrant.__table__
+GL = GuardianLink.__table__
 ST = ConsentStateRow.__table__
 PURPOSE = "waitlist"
 REF_TYPE = "waitlist_delivery"
@@ -81,6 +82,7 @@ class EntryFilter:
     tag: str | None = None
     channel: str | None = None
     status: EntryStatus = EntryStatus.active
+    guardian_id: uuid.UUID | None = None
 
 
 def _position() -> Any:
@@ -104,18 +106,6 @@ def _visible(visibility: ColumnElement[bool] | None) -> list[ColumnElement[bool]
     if visibility is None:
         return []
     return [exists().where(R.c.id == E.c.registrant_id, visibility)]
-
-
-async def registrant_for_contact(session: AsyncSession, *, email: str | None, phone: str | None,
-                                 visibility: ColumnElement[bool] | None) -> uuid.UUID | None:
-    """The earliest active person the caller may see with this email or phone."""
-    matches = [R.c.email == email] if email else []
-    matches += [R.c.phone == phone] if phone else []
-    stmt = (select(R.c.id).where(R.c.status == RegistrantStatus.active, R.c.kind == RegistrantKind.person, or_(*matches))
-            .order_by(R.c.created_at, R.c.id).limit(1))
-    if visibility is not None:
-        stmt = stmt.where(visibility)
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def active_entry_with_interest(session: AsyncSession, *, registrant_id: uuid.UUID,
@@ -156,6 +146,9 @@ async def find_entries(session: AsyncSession, *, filters: EntryFilter, visibilit
         conds.append(E.c["by_" + filters.channel] == true())
     if filters.tag:
         conds.append(exists().where(TAG.c.entry_id == E.c.id, TAG.c.tag == filters.tag))
+    if filters.guardian_id:
+        conds.append(or_(E.c.guardian_id == filters.guardian_id, exists().where(
+            GL.c.child_id == E.c.registrant_id, GL.c.guardian_id == filters.guardian_id)))
     after = ENTRIES_KEYSET.after(params)
     if after is not None:
         conds.append(after)

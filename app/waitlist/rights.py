@@ -16,13 +16,20 @@ from app.waitlist.models import WaitlistDelivery, WaitlistEntry, WaitlistEntryTa
 E, T, N, D = (WaitlistEntry.__table__, WaitlistEntryTag.__table__, WaitlistNotification.__table__,
               WaitlistDelivery.__table__)
 OUT = OutboxMessage.__table__
-_ENTRY_FIELDS = ("id", "given_name", "family_name", "guardian_name", "age", "email", "phone", "by_email", "by_sms",
+_ENTRY_FIELDS = ("id", "given_name", "family_name", "guardian_id", "email", "phone", "by_email", "by_sms",
                  "cancellations", "enrolments", "status", "joined_at", "ended_at", "end_reason")
 
 
 async def _entries(session: AsyncSession, registrant_id: Any) -> list[dict[str, Any]]:
     """The person's waitlist entries (never their unsubscribe tokens)."""
     stmt = select(*(E.c[name] for name in _ENTRY_FIELDS)).where(E.c.registrant_id == registrant_id).order_by(E.c.joined_at)
+    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+
+
+async def _entries_as_guardian(session: AsyncSession, registrant_id: Any) -> list[dict[str, Any]]:
+    """The children's entries whose notices go to this guardian's email and phone (guardian-held contact)."""
+    stmt = (select(E.c.registrant_id.label("child_id"), *(E.c[name] for name in _ENTRY_FIELDS))
+            .where(E.c.guardian_id == registrant_id).order_by(E.c.joined_at))
     return [dict(row) for row in (await session.execute(stmt)).mappings()]
 
 
@@ -44,10 +51,18 @@ async def _erase(session: AsyncSession, context: ErasureContext) -> list[Kept]:
     await session.execute(delete(D).where(D.c.entry_id.in_(entries)))
     await session.execute(delete(T).where(T.c.entry_id.in_(entries)))
     await session.execute(delete(E).where(E.c.registrant_id == context.registrant_id))
+    # An erased guardian's email and phone leave the children's entries, which stay (the child's own data) but can
+    # no longer be notified until staff record who now acts for the child (the child is flagged for attention).
+    await session.execute(update(E).where(E.c.guardian_id == context.registrant_id)
+                          .values(guardian_id=None, email=None, phone=None))
     return []
 
 
 SECTIONS = (PackageSection("waitlist_entries", _entries, title={"fi": "Odotuslista", "en": "Waitlist"}),
+            PackageSection("waitlist_entries_as_guardian", _entries_as_guardian,
+                           title={"fi": "Lasten odotuslistailmoittautumiset huoltajan yhteystiedoin",
+                                  "en": "Children's waitlist entries with the guardian's contact details"},
+                           provided=False),
             PackageSection("waitlist_notices", _notices, title={"fi": "Lähetetyt ilmoitukset vapaista ajoista",
                                                                 "en": "Notices of free slots sent"}, provided=False))
 ERASURE = ErasureStep("waitlist", ("waitlist_entry", "waitlist_entry_tag", "waitlist_delivery"), _erase)

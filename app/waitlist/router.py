@@ -45,9 +45,11 @@ def entry_filter(
     tag: Annotated[Tag | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
     status: Annotated[EntryStatus, Query()] = EntryStatus.active,
+    guardian_id: Annotated[uuid.UUID | None, Query(description=(
+        "Only the entries of this guardian's children (linked, or notified at the guardian's contact details)"))] = None,
 ) -> EntryFilter:
     """The list filters."""
-    return EntryFilter(interest=interest, tag=tag, channel=channel, status=status)
+    return EntryFilter(interest=interest, tag=tag, channel=channel, status=status, guardian_id=guardian_id)
 
 
 @router.post("", status_code=201, response_model=EntryCreated, dependencies=[Idempotent], responses={

@@ -13,7 +13,8 @@ from app.core import clock
 from app.core.phone import Phone
 from app.core.schemas import RequestModel, ResponseModel
 from app.core.types import Instant, Name, line, text
-from app.waitlist.models import EntryStatus
+from app.registrants.schemas import BirthDate
+from app.waitlist.models import ContactHolder, EntryStatus
 
 Channel = Literal["email", "sms"]
 Interest = Literal["cancellations", "enrolments"]
@@ -34,14 +35,33 @@ def _unique(values: list[str]) -> list[str]:
     return sorted(values)
 
 
-class EntryCreate(RequestModel):
-    """Joining the list; joining is consent to notices on the channels chosen."""
+class GuardianJoining(RequestModel):
+    """The guardian who puts a child on the list; notices go to the guardian's email and phone."""
 
     given_name: Name
     family_name: Name
-    guardian_name: Name | None = Field(default=None, description="Required under the profile's guardian age")
-    age: int = Field(ge=0, le=120)
     email: Email | None = None
+    phone: Phone | None = None
+
+
+class EntryCreate(RequestModel):
+    """Joining the list; joining is consent to notices on the channels chosen.
+
+    For a child, `guardian` names the guardian: the child is a registrant of its own (found by names and date of
+    birth among the guardian's children, never by the guardian's email or phone), linked to the guardian's
+    registrant, and notices go to the guardian's contact details.
+    """
+
+    given_name: Name
+    family_name: Name
+    date_of_birth: BirthDate | None = Field(default=None, description="The date of birth, or else `age`")
+    age: int | None = Field(default=None, ge=0, le=120, description=(
+        "Full years today, when the date of birth is not known: kept as an estimated date of birth, never as a "
+        "number"))
+    guardian: GuardianJoining | None = Field(default=None, description=(
+        "Required under the profile's guardian age; allowed under 18"))
+    email: Email | None = Field(default=None, description="The person's own; for a child with a guardian, "
+                                                            "notices use the guardian's")
     phone: Phone | None = None
     language: Literal["fi", "sv", "en"] = "fi"
     channels: Annotated[list[Channel], AfterValidator(_unique)] = Field(min_length=1, max_length=2)
@@ -58,10 +78,10 @@ class EntryRead(ResponseModel):
     registrant_id: uuid.UUID
     given_name: str
     family_name: str
-    guardian_name: str | None
-    age: int
-    email: str | None
+    email: str | None = Field(description="Where notices go")
     phone: str | None
+    contact_holder: ContactHolder = Field(description="Whose email and phone notices go to")
+    guardian_id: uuid.UUID | None = Field(description="The guardian whose contact details notices use")
     channels: list[Channel]
     interests: list[Interest]
     tags: list[str]

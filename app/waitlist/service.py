@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -22,11 +22,13 @@ from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.models import OutboxMessage
 from app.register import service as register
+from app.registrants import guardians
+from app.registrants import repository as registrants_repo
 from app.registrants import service as registrants
 from app.registrants.models import RegistrantKind
-from app.registrants.schemas import Contact, RegistrantCreate
+from app.registrants.schemas import RegistrantCreate
 from app.waitlist import repository as repo
-from app.waitlist.models import EntryStatus, NotificationStatus
+from app.waitlist.models import ContactHolder, EntryStatus, NotificationStatus
 from app.waitlist.repository import EntryFilter, Wave
 from app.waitlist.schemas import (
     EntryCreate,
@@ -55,7 +57,9 @@ def _read(row: RowMapping) -> EntryRead:
     channels = [c for c in ("email", "sms") if row[f"by_{c}"]]
     interests = [i for i in ("cancellations", "enrolments") if row[i]]
     tags = sorted(t for t in (row["tags_csv"] or "").split(",") if t)
-    return EntryRead.model_validate({**row, "channels": channels, "interests": interests, "tags": tags})
+    holder = ContactHolder.guardian if row["guardian_id"] else ContactHolder.self
+    return EntryRead.model_validate({**row, "channels": channels, "interests": interests, "tags": tags,
+                                     "contact_holder": holder})
 
 
 def _audit(session: AsyncSession, actor: Principal, action: str, entry: EntryRead | RowMapping, **details: Any) -> None:
@@ -66,20 +70,39 @@ def _audit(session: AsyncSession, actor: Principal, action: str, entry: EntryRea
                  registrant_ids=[registrant_id], details=details or None)
 
 
+def _contact(data: EntryCreate) -> tuple[str | None, str | None, list[str]]:
+    """The email and phone notices go to (the guardian's for a child joined by one) and where they were given."""
+    if data.guardian is not None:
+        return data.guardian.email, data.guardian.phone, ["body", "guardian"]
+    return data.email, data.phone, ["body"]
+
+
 def _check_channels(data: EntryCreate) -> None:
     """Each channel chosen needs its contact; 422 naming the missing field."""
-    for channel, contact in (("email", data.email), ("sms", data.phone)):
+    email, phone, loc = _contact(data)
+    for channel, contact in (("email", email), ("sms", phone)):
         if channel in data.channels and contact is None:
             field = "email" if channel == "email" else "phone"
-            raise Invalid(f"the channel {channel} needs the {field}", loc=["body", field])
+            raise Invalid(f"the channel {channel} needs the {field}", loc=[*loc, field])
 
 
-async def _check_guardian(session: AsyncSession, data: EntryCreate) -> bool:
-    """Whether the person is a child for whom the guardian acts; 422 without the guardian's name."""
-    child = data.age < await register.guardian_age(session)
-    if child and not data.guardian_name:
-        raise Invalid("a child under the guardian age needs the guardian's name", loc=["body", "guardian_name"])
-    return child
+def _birth(data: EntryCreate) -> tuple[date, bool]:
+    """The date of birth, or the estimate from the age (marked as such); 422 when neither is given."""
+    if data.date_of_birth is not None:
+        return data.date_of_birth, False
+    if data.age is None:
+        raise Invalid("give the date of birth (or, if it is not known, the age)", loc=["body", "date_of_birth"])
+    return guardians.estimated_birth_date(data.age, clock.utcnow().date()), True
+
+
+async def _check_guardian(session: AsyncSession, data: EntryCreate, born: date) -> None:
+    """Under the guardian age a guardian joins for the child; from 18 nobody does (GDPR Art. 8, 361/1983 § 4)."""
+    age = guardians.age_on(born, clock.utcnow().date())
+    if data.guardian is None and age < await register.guardian_age(session):
+        raise Invalid("a child under the guardian age is put on the list by a guardian: name the guardian",
+                      loc=["body", "guardian"])
+    if data.guardian is not None and age >= guardians.MAJORITY:
+        raise Invalid(f"a person of {guardians.MAJORITY} or more joins without a guardian", loc=["body", "guardian"])
 
 
 async def _limit(session: AsyncSession, *, table: str, actor: Principal, window: timedelta, cap: int,
@@ -100,27 +123,77 @@ async def _consent(session: AsyncSession, *, actor: Principal, registrant_id: uu
     await consents.record_event(session, actor=actor, registrant_id=registrant_id, data=event, policy_url=policy_url)
 
 
-async def _registrant_for(session: AsyncSession, *, actor: Principal, data: EntryCreate) -> uuid.UUID:
-    """The registrant this person already is (by email or phone, among those the caller sees), or a new one."""
-    found = await repo.registrant_for_contact(session, email=data.email, phone=data.phone,
-                                              visibility=_visibility(actor))
-    if found is not None:
-        return found
+def _same_birth(row: RowMapping, born: date, estimated: bool) -> bool:
+    """Whether a stored date of birth is the one given (or, where either is an estimate, gives the same age)."""
+    if row["date_of_birth"] is None:
+        return True
+    if not (estimated or row["birth_date_estimated"]):
+        return row["date_of_birth"] == born
+    return guardians.age_today(row["date_of_birth"]) == guardians.age_today(born)
+
+
+async def _person(session: AsyncSession, *, actor: Principal, given_name: str, family_name: str, born: date | None,
+                  estimated: bool, email: str | None, phone: str | None, language: str,
+                  guardian_id: uuid.UUID | None = None) -> uuid.UUID:
+    """The registrant this person already is, or a new one.
+
+    Names and date of birth decide, never an email or phone alone: an adult is matched by names and their own
+    email or phone, a child by names among the guardian's children; a sibling with the same contact details is
+    a different person (a registrant of its own).
+    """
+    rows = await registrants_repo.same_named_people(
+        session, given_name=given_name, family_name=family_name, email=email, phone=phone, guardian_id=guardian_id,
+        visibility=registrants.visibility_for(actor))
+    match = next((r for r in rows if born is None or _same_birth(r, born, estimated)), None)
+    if match is not None:
+        if match["date_of_birth"] is None and born is not None:
+            row = await registrants.visible_registrant(session, actor=actor, registrant_id=match["id"], for_update=True)
+            await registrants.apply_changes(session, actor=actor, row=row, expected=None, changes={
+                "date_of_birth": born, "birth_date_estimated": estimated})
+        return match["id"]
     created = await registrants.create_registrant(session, actor=actor, data=RegistrantCreate(
-        kind=RegistrantKind.person, given_name=data.given_name, family_name=data.family_name, email=data.email, phone=data.phone,
-        language=data.language, guardian=Contact(name=data.guardian_name) if data.guardian_name else None))
+        kind=RegistrantKind.person, given_name=given_name, family_name=family_name, date_of_birth=born,
+        birth_date_estimated=estimated, email=email, phone=phone, language=language,
+        guardian_ids=[guardian_id] if guardian_id else []))
     return created.id
+
+
+async def _registrant_for(session: AsyncSession, *, actor: Principal, data: EntryCreate, born: date,
+                          estimated: bool) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """The person on the list and, for a child joined by a guardian, the guardian (both registrants)."""
+    guardian = data.guardian
+    if guardian is None:
+        return await _person(session, actor=actor, given_name=data.given_name, family_name=data.family_name,
+                             born=born, estimated=estimated, email=data.email, phone=data.phone,
+                             language=data.language), None
+    guardian_id = await _person(session, actor=actor, given_name=guardian.given_name,
+                                family_name=guardian.family_name, born=None, estimated=False, email=guardian.email,
+                                phone=guardian.phone, language=data.language)
+    await guardians_check(session, actor=actor, guardian_id=guardian_id)
+    child_id = await _person(session, actor=actor, given_name=data.given_name, family_name=data.family_name,
+                             born=born, estimated=estimated, email=data.email, phone=data.phone,
+                             language=data.language, guardian_id=guardian_id)
+    return child_id, guardian_id
+
+
+async def guardians_check(session: AsyncSession, *, actor: Principal, guardian_id: uuid.UUID) -> None:
+    """The guardian found or made is of full age (422 naming `guardian` otherwise)."""
+    await guardians.check_guardian(session, child_id=None, guardian_id=guardian_id,
+                                   visibility=registrants.visibility_for(actor), loc=["body", "guardian"])
 
 
 async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate,
                settings: Settings) -> tuple[EntryCreated, bool]:
     """Put a person on the list with a consent per channel; the same person and interest gets the entry back."""
     _check_channels(data)
-    child = await _check_guardian(session, data)
+    born, estimated = _birth(data)
+    await _check_guardian(session, data, born)
     await register.active_purpose(session, code=PURPOSE, loc=["body", "channels"])
     await _limit(session, table="entry", actor=actor, window=timedelta(minutes=1),
                  cap=settings.waitlist_signups_per_client_per_minute, what="sign-ups")
-    registrant_id = await _registrant_for(session, actor=actor, data=data)
+    registrant_id, guardian_id = await _registrant_for(session, actor=actor, data=data, born=born,
+                                                       estimated=estimated)
+    email, phone, _ = _contact(data)
     existing = await repo.active_entry_with_interest(session, registrant_id=registrant_id, interests=data.interests)
     if existing is not None:
         row = await repo.get_entry(session, entry_id=existing, visibility=None)
@@ -129,13 +202,17 @@ async def join(session: AsyncSession, *, actor: Principal, data: EntryCreate,
     token, entry_id, now = secrets.token_urlsafe(32), uuid.uuid4(), clock.utcnow()
     await repo.insert_entry(session, tags=data.tags, values={
         "id": entry_id, "registrant_id": registrant_id, "given_name": data.given_name, "family_name": data.family_name,
-        "guardian_name": data.guardian_name, "age": data.age, "email": data.email, "phone": data.phone,
+        "guardian_id": guardian_id, "email": email, "phone": phone,
         "by_email": "email" in data.channels, "by_sms": "sms" in data.channels,
         "cancellations": "cancellations" in data.interests, "enrolments": "enrolments" in data.interests,
         "status": EntryStatus.active, "joined_at": now, "token_hash": repo.token_hash(token), "created_by": actor.subject,
     })
     source = Source(data.source or ("booking" if actor.kind == PrincipalKind.client else "staff"))
-    evidence = data.evidence.model_copy(update={"given_by": "guardian" if child else data.evidence.given_by})
+    evidence = data.evidence
+    if guardian_id is not None and evidence.given_by != "self":
+        # Joining with `guardian` is that guardian's act (the body names them); from the guardian age the child's
+        # own consent may be recorded instead with evidence.given_by: self.
+        evidence = evidence.model_copy(update={"given_by": "guardian", "guardian_id": guardian_id})
     for channel in data.channels:
         await _consent(session, actor=actor, registrant_id=registrant_id, action=Action.grant, channel=channel,
                        source=source, evidence=evidence, policy_url=_policy_url(settings))

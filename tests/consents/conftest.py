@@ -20,12 +20,26 @@ def person(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def child(**overrides: Any) -> dict[str, Any]:
-    """A ten-year-old with a guardian."""
+# The guardian registrant `new_registrant` linked to each child it made (child id -> guardian id).
+GUARDIANS: dict[str, str] = {}
+
+
+def guardian_body(**overrides: Any) -> dict[str, Any]:
+    """An adult guardian, a registrant of its own."""
+    return person(given_name="Hanna", family_name="Huoltaja", email=f"hanna.{uuid.uuid4().hex[:8]}@example.com",
+                  **overrides)
+
+
+def child(guardian: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """A ten-year-old; `new_registrant` first makes its guardian (the body given, or a new Hanna) and links it."""
     today = date.today()
-    return person(date_of_birth=date(today.year - 10, 1, 15).isoformat(), email=None,
-                  guardian={"name": "Hanna Huoltaja", "email": f"hanna.{uuid.uuid4().hex[:8]}@example.com",
-                            "phone": "+358401234567"}, **overrides)
+    body = person(date_of_birth=date(today.year - 10, 1, 15).isoformat(), email=None, **overrides)
+    return {**body, "_guardian": guardian or guardian_body()}
+
+
+def by_guardian(child_id: str, **evidence: Any) -> dict[str, Any]:
+    """Evidence of an event the child's linked guardian expressed."""
+    return {"given_by": "guardian", "guardian_id": GUARDIANS[child_id], **evidence}
 
 
 def grant(purpose: str = "newsletter", channel: str | None = "email", action: str = "grant", **extra: Any) -> dict:
@@ -43,8 +57,18 @@ def new_registrant(client: httpx.AsyncClient, controller, register_profile):
     """Create a registrant (as the controller unless an account is given) and return its id."""
 
     async def make(body: dict[str, Any] | None = None, account=None) -> str:
-        r = await client.post("/v1/registrants", headers=(account or controller).headers, json=body or person())
+        headers = (account or controller).headers
+        body = dict(body or person())
+        guardian_id = None
+        if "_guardian" in body:
+            made = await client.post("/v1/registrants", headers=headers, json=body.pop("_guardian"))
+            assert made.status_code == 201, made.text
+            guardian_id = made.json()["id"]
+            body["guardian_ids"] = [guardian_id]
+        r = await client.post("/v1/registrants", headers=headers, json=body)
         assert r.status_code == 201, r.text
+        if guardian_id:
+            GUARDIANS[r.json()["id"]] = guardian_id
         return r.json()["id"]
 
     return make

@@ -45,7 +45,8 @@ def _body(member: dict, tag: str) -> dict:
                 "contact_persons": [{"name": "Kalle", "email": f"k.{tag}.{uuid.uuid4().hex[:8]}@example.com"}]}
     if member["age"] == "child":
         return person(email=None, address=address, date_of_birth=date(today.year - 9, 3, 1).isoformat(),
-                      guardian={"name": "Hanna", "email": email or f"g.{tag}.{uuid.uuid4().hex[:8]}@example.com"})
+                      _guardian=person(given_name="Hanna", family_name="Huoltaja",
+                                       email=email or f"g.{tag}.{uuid.uuid4().hex[:8]}@example.com"))
     born = date(today.year - 30, 3, 1).isoformat() if member["age"] == "adult" else None
     return person(email=email, address=address, date_of_birth=born)
 
@@ -57,7 +58,14 @@ async def test_audience_is_exactly_what_the_engine_admits(client, controller, re
     subjects: dict[str, tuple[dict, dict[tuple[str, str], tuple[State, str | None]], bool, dict]] = {}
     for member in population:
         body = _body(member, tag)
-        r = await client.post("/v1/registrants", headers=controller.headers, json=body)
+        guardian = body.pop("_guardian", None)
+        if guardian is not None:
+            made = await client.post("/v1/registrants", headers=controller.headers, json=guardian)
+            assert made.status_code == 201, made.text
+            body["guardian_ids"] = [made.json()["id"]]
+            body["guardian"] = guardian
+        r = await client.post("/v1/registrants", headers=controller.headers,
+                              json={k: v for k, v in body.items() if k != "guardian"})
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
         if member["sale"]:
@@ -70,13 +78,18 @@ async def test_audience_is_exactly_what_the_engine_admits(client, controller, re
             if channel and channel not in CHANNELS[purpose]:
                 continue
             at = base + timedelta(minutes=seq)
-            event = {"action": action, "purpose": purpose, "source": "staff",
-                     "evidence": {"collected_at": at.isoformat(), "given_by": given_by}}
+            evidence = {"collected_at": at.isoformat(), "given_by": given_by}
+            if given_by == "guardian":
+                evidence["guardian_id"] = body.get("guardian_ids", [str(uuid.uuid4())])[0]
+            event = {"action": action, "purpose": purpose, "source": "staff", "evidence": evidence}
             if channel:
                 event["channel"] = channel
             r = await client.post(f"/v1/registrants/{rid}/consents", headers=controller.headers, json=event)
-            if member["kind"] == "person" and member["age"] == "child" and given_by == "self":
-                assert r.status_code == 422  # only the guardian speaks for a child (Art. 8, 1050/2018 § 5)
+            if member["kind"] == "person" and member["age"] == "child" and given_by == "self" and action == "grant":
+                assert r.status_code == 422  # only a linked guardian consents for a child (Art. 8, 1050/2018 § 5)
+                continue
+            if given_by == "guardian" and not (member["kind"] == "person" and member["age"] == "child"):
+                assert r.status_code == 422  # a guardian acts only for a child linked to them
                 continue
             assert r.status_code == 201, r.text
             ledger.append(LedgerEvent(uuid.UUID(r.json()["id"]), seq, purpose, channel, Action(action), at))

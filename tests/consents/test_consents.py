@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import ALL_ROLES
-from tests.consents.conftest import child, grant, person
+from tests.consents.conftest import GUARDIANS, by_guardian, child, grant, person
 
 WRITERS = {"controller", "staff", "integration"}
 READERS = {"controller", "staff", "auditor", "integration"}
@@ -107,15 +107,23 @@ class TestLedger:
 
     async def test_guardian_gives_consent_for_a_child(self, client, staff_headers, new_registrant):
         rid = await new_registrant(child())
-        r = await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=grant("waitlist", "sms"))
+        unnamed = await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers,
+                                    json=grant("waitlist", "sms"))
+        assert unnamed.status_code == 422, unnamed.text  # nothing is inferred: the guardian must be named
+        assert unnamed.json()["errors"][0]["loc"] == ["body", "evidence", "guardian_id"]
+        r = await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers,
+                              json=grant("waitlist", "sms", evidence=by_guardian(rid)))
         assert r.status_code == 201, r.text
         assert r.json()["given_by"] == "guardian"
-        assert r.json()["evidence"]["guardian_name"] == "Hanna Huoltaja"
+        assert r.json()["evidence"]["guardian_id"] == GUARDIANS[rid]
         assert "guardian" in r.json()["receipt"]["collectionMethod"]
+        # The child's own withdrawal is always accepted and takes effect at once (Art. 7(3)).
         own = grant("waitlist", "sms", action="withdraw", evidence={"given_by": "self"})
-        refused = await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=own)
-        assert refused.status_code == 422
-        assert refused.json()["errors"][0]["loc"] == ["body", "evidence", "given_by"]
+        accepted = await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=own)
+        assert accepted.status_code == 201, accepted.text
+        assert accepted.json()["given_by"] == "self"
+        state = (await client.get(f"/v1/registrants/{rid}/consents", headers=staff_headers)).json()
+        assert {(s["purpose"], s["channel"]): s["state"] for s in state["states"]}[("waitlist", "sms")] == "withdrawn"
 
     async def test_adult_records_self(self, client, staff_headers, new_registrant):
         rid = await new_registrant()
@@ -223,7 +231,8 @@ class TestAudience:
 
     async def test_child_is_reached_through_the_guardian(self, client, staff_headers, staff, new_registrant):
         rid = await new_registrant(child())
-        await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers, json=grant("waitlist", "email"))
+        await client.post(f"/v1/registrants/{rid}/consents", headers=staff_headers,
+                          json=grant("waitlist", "email", evidence=by_guardian(rid)))
         r = await client.get("/v1/audience", headers=staff.headers, params={"purpose": "waitlist", "channel": "email"})
         member = next(m for m in r.json()["items"] if m["registrant_id"] == rid)
         assert member["email"].startswith("hanna.")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.consents.models import ConsentEvent
 from tests.conftest import ALL_ROLES
-from tests.consents.conftest import child, grant, person
+from tests.consents.conftest import GUARDIANS, by_guardian, child, grant, person
 from tests.consents.test_consents import audience_ids, states
 
 
@@ -154,9 +154,13 @@ class TestChildren:
         kid = await new_registrant(child())
         r = await client.post(f"/v1/registrants/{kid}/consents", headers=staff_headers,
                               json=grant("direct_marketing", "email", evidence={"given_by": "self"}))
-        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "evidence", "given_by"]
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "evidence", "guardian_id"]
+        assert GUARDIANS[kid] in r.json()["errors"][0]["msg"]
         r = await client.post(f"/v1/registrants/{kid}/consents", headers=staff_headers,
                               json=grant("direct_marketing", "email", evidence={"given_by": "guardian"}))
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "evidence", "guardian_id"]
+        r = await client.post(f"/v1/registrants/{kid}/consents", headers=staff_headers,
+                              json=grant("direct_marketing", "email", evidence=by_guardian(kid)))
         assert r.status_code == 201 and r.json()["given_by"] == "guardian"
         rows = await audience_rows(client, staff, "direct_marketing", "email")
         assert rows[kid]["basis"] == "consent" and rows[kid]["email"].startswith("hanna.")
@@ -165,9 +169,9 @@ class TestChildren:
     async def test_own_withdrawal_is_accepted(self, client, staff_headers, staff, new_registrant):
         kid = await new_registrant(child())
         await client.post(f"/v1/registrants/{kid}/consents", headers=staff_headers,
-                          json=grant("direct_marketing", "email", evidence={"given_by": "guardian"}))
+                          json=grant("direct_marketing", "email", evidence=by_guardian(kid)))
         r = await client.post(f"/v1/registrants/{kid}/consents", headers=staff_headers,
-                              json=grant("direct_marketing", "email", action="withdraw"))
+                              json=grant("direct_marketing", "email", action="withdraw", evidence={"given_by": "self"}))
         assert r.status_code == 201
         assert kid not in await audience_ids(client, staff, "direct_marketing", "email")
 

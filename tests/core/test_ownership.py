@@ -40,6 +40,7 @@ def _bodies(tag: str, a_system: str) -> dict[tuple[str, str], Any]:
         ("/v1/registrants/{registrant_id}/records", "post"): {"type": "order", "occurred_at": "2026-01-01T10:00:00Z",
                                                               "external_id": uuid.uuid4().hex},
         ("/v1/registrants/{registrant_id}/consents", "post"): grant,
+        ("/v1/registrants/{registrant_id}/guardians", "post"): {"guardian_id": str(uuid.uuid4())},
         ("/v1/registrants/by-ref/{system}/{external_id}", "put"): {"kind": "person", "given_name": "Mallory",
                                                                    "family_name": "M", "email": unique_email()},
         ("/v1/requests/{request_id}/transitions", "post"): {"action": "start"},
@@ -80,7 +81,7 @@ async def two_systems(client, controller, register_profile):
     assert r.status_code == 201, r.text
     ids = {"registrant_id": registrant, "event_id": event, "entry_id": entries[0], "notification_id": r.json()["id"],
            "user_id": controller.id, "client_id": a.id, "request_id": str(uuid.uuid4()), "system": a.system,
-           "external_id": ref}
+           "external_id": ref, "guardian_id": registrant}
     return a, b, ids, tag
 
 

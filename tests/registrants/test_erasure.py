@@ -207,7 +207,8 @@ class TestLinkedPeople:
             "kind": "person", "given_name": "Hilkka", "family_name": f"Huoltaja{tag}", "email": email})).json()
         child = (await client.post("/v1/registrants", headers=h, json={
             "kind": "person", "given_name": "Lapsi", "family_name": f"Laulaja{tag}", "date_of_birth": "2019-05-01",
-            "guardian": {"name": f"Hilkka Huoltaja{tag}", "email": email}})).json()
+            "guardian_ids": [guardian["id"]]})).json()
+        assert child["guardians"][0]["registrant_id"] == guardian["id"]
         org = (await client.post("/v1/registrants", headers=h, json={
             "kind": "organisation", "name": f"Kuoro{tag} ry", "contact_persons": [
                 {"name": f"Hilkka Huoltaja{tag}", "email": email}, {"name": "Toinen", "email": f"t.{tag}@example.com"}],
@@ -216,7 +217,7 @@ class TestLinkedPeople:
 
         child_now = (await client.get(f"/v1/registrants/{child['id']}", headers=h)).json()
         assert child_now["status"] == "active" and child_now["family_name"] == f"Laulaja{tag}"
-        assert child_now["guardian"] is None
+        assert child_now["guardians"] == []
         assert "guardian" in child_now["attention"]
         flagged = await client.get("/v1/registrants", headers=h, params={"attention": "true", "name": "laulaja" + tag})
         assert [r["id"] for r in flagged.json()["items"]] == [child["id"]]

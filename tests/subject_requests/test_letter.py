@@ -1,4 +1,4 @@
-"""The letter (GDPR Art. 12(1)) in Finnish, English and Swedish, and the package 2.0 against its schema."""
+"""The letter (GDPR Art. 12(1)) in Finnish, English and Swedish, and the package 2.1 against its schema."""
 
 from __future__ import annotations
 
@@ -135,8 +135,7 @@ class TestLetter:
     async def test_a_child_with_a_guardian(self, client, me, answered, registrant):
         born = (date.today() - timedelta(days=365 * 9)).isoformat()
         parent = await registrant(given_name="Matti")
-        child = await registrant(given_name="Ella", date_of_birth=born,
-                                 guardian={"name": "Matti Meikäläinen", "email": "matti@example.com"})
+        child = await registrant(given_name="Ella", date_of_birth=born, guardian_ids=[parent])
         request_id = await answered(child, on_behalf="guardian",
                                     authority={"name": "Matti Meikäläinen", "basis": "custody",
                                                "registrant_id": parent})
@@ -152,7 +151,7 @@ class TestPackage:
         person = await rich()
         package = (await client.get(f"/v1/requests/{await answered(person)}/export", headers=me.headers)).json()
         check(package)
-        assert package["_meta"]["format_version"] == "2.0"
+        assert package["_meta"]["format_version"] == "2.1"
         kinds = {(e["kind"], e["system"]) for e in package["consultation_log"]}
         assert ("read", "booking") in kinds
         assert any("family_name" in h["fields"] for h in package["change_history"])

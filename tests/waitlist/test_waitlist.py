@@ -169,8 +169,12 @@ class TestJoin:
         r = await client.post("/v1/registrants", headers=controller.headers, json={
             "kind": "person", "given_name": "Ville", "family_name": "Virtanen", "email": "ville." + tag + "@example.fi",
             "language": "sv"})
-        made = await join(entry(tag, email="Ville." + tag + "@example.fi", phone=None, channels=["email"]))
+        made = await join(entry(tag, given_name="Ville", family_name="virtanen", email="Ville." + tag + "@example.fi",
+                                phone=None, channels=["email"]))
         assert made["registrant_id"] == r.json()["id"]
+        # The same email with another name is another person (a registrant of its own).
+        other = await join(entry(tag, email="ville." + tag + "@example.fi", phone=None, channels=["email"]))
+        assert other["registrant_id"] != r.json()["id"]
 
     async def test_joining_records_consent_per_channel(self, client, controller, join, tag):
         made = await join(entry(tag))
@@ -183,13 +187,15 @@ class TestJoin:
 
     async def test_a_child_needs_the_guardian_who_gives_the_consent(self, client, controller, join, tag):
         r = await client.post("/v1/waitlist", headers=controller.headers, json=entry(tag, age=9))
-        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "guardian_name"]
-        made = await join(entry(tag, age=9, guardian_name="Hanna Huoltaja"))
-        assert made["guardian_name"] == "Hanna Huoltaja"
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "guardian"]
+        guardian = {"given_name": "Hanna", "family_name": "Huoltaja", "email": f"hanna.{tag}@example.fi"}
+        made = await join(entry(tag, age=9, guardian=guardian, email=None, phone=None, channels=["email"]))
+        assert made["contact_holder"] == "guardian" and made["email"] == f"hanna.{tag}@example.fi"
         r = await client.get(f"/v1/registrants/{made['registrant_id']}/consents", headers=controller.headers,
                              params={"history": "true"})
-        assert {e["given_by"] for e in r.json()["history"]} == {"guardian"}
-        assert (await join(entry(tag, age=13)))["guardian_name"] is None  # at the guardian age, on their own
+        assert {(e["given_by"], e["evidence"]["guardian_id"]) for e in r.json()["history"]} == {
+            ("guardian", made["guardian_id"])}
+        assert (await join(entry(tag, age=13)))["guardian_id"] is None  # at the guardian age, on their own
 
     @pytest.mark.parametrize(("change", "loc"), [
         ({"channels": []}, ["body", "channels"]),
@@ -200,6 +206,14 @@ class TestJoin:
         ({"interests": []}, ["body", "interests"]),
         ({"age": 121}, ["body", "age"]),
         ({"age": -1}, ["body", "age"]),
+        ({"age": None}, ["body", "date_of_birth"]),
+        ({"age": None, "date_of_birth": "2999-01-01"}, ["body", "date_of_birth"]),
+        ({"age": None, "date_of_birth": "1900-01-01"}, ["body", "date_of_birth"]),
+        ({"age": 30, "guardian": {"given_name": "A", "family_name": "B", "email": "a@example.fi",
+                                  "phone": "0401234567"}}, ["body", "guardian"]),
+        ({"age": 9, "channels": ["sms"], "guardian": {"given_name": "A", "family_name": "B", "email": "a@example.fi"}},
+         ["body", "guardian", "phone"]),
+        ({"guardian_name": "Hanna"}, ["body", "guardian_name"]),
         ({"phone": "12"}, ["body", "phone"]),
         ({"email": "not-an-email"}, ["body", "email"]),
         ({"status": "active"}, ["body", "status"]),
