@@ -1,5 +1,6 @@
 """The `rekisteri` command: serve, migrate, bootstrap, reset-password, purge, audit-verify, audit-checkpoints export,
-openapi, up, worker, requests due. Failures print one line on stderr and exit non-zero, never a traceback."""
+openapi, up, worker, requests due, children of-age. Failures print one line on stderr and exit non-zero, never a
+traceback."""
 
 from __future__ import annotations
 
@@ -173,6 +174,15 @@ def cmd_requests_due(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_children_of_age(settings: Settings, _: argparse.Namespace) -> int:
+    """Flag the children who reached the guardian age (a daily job); print only how many, never who."""
+    from app.registrants import guardians  # noqa: PLC0415
+
+    count = _run_in_session(settings, guardians.flag_of_age)
+    print(f"flagged {count} children who reached the guardian age (GET /v1/registrants?attention=true)")
+    return 0
+
+
 def openapi_document() -> str:
     """The app's OpenAPI document as committed (stable key order, trailing newline)."""
     from app.main import create_app  # noqa: PLC0415
@@ -314,6 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     due = request_jobs.add_parser("due", help="print open, overdue and soon-due requests (as /v1/stats/requests)")
     due.add_argument("--within", type=parse_days, default=7, help="the 'due soon' window, e.g. 7d (default)")
     due.set_defaults(func=cmd_requests_due)
+    children = commands.add_parser("children", help="jobs on children and their guardians")
+    children_jobs = children.add_subparsers(dest="job", required=True)
+    children_jobs.add_parser("of-age", help="daily: flag children who reached the guardian age (prints a count)") \
+        .set_defaults(func=cmd_children_of_age)
     up = commands.add_parser("up", help="migrate, bootstrap on first start, and serve")
     serve_options(up)
     up.add_argument("--email", default="controller@example.com", help="email of the first controller")

@@ -33,6 +33,12 @@ class TestBootstrap:
         assert "already exists" in second.stderr
         assert (tmp_path / "rekisteri.db").exists()  # the embedded default lives in the working directory
 
+    def test_children_of_age_reports_only_a_count(self, tmp_path):
+        assert run("migrate", cwd=tmp_path).returncode == 0
+        done = run("children", "of-age", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "flagged 0 children who reached the guardian age (GET /v1/registrants?attention=true)"
+
     def test_production_refuses_to_start_with_defaults(self, tmp_path):
         done = run("migrate", cwd=tmp_path, env={"REKISTERI_ENV": "production"})
         assert done.returncode == 2

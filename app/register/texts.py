@@ -94,8 +94,10 @@ TEXTS: dict[str, dict[str, Any]] = {
             "objectable": "Rekisteröity voi milloin tahansa kieltää seuraavat käsittelyt; kielto merkitään rekisteriin:",
             "withdraw": ("Suostumukseen perustuvan käsittelyn suostumuksen voi peruuttaa milloin tahansa; "
                          "peruutus ei vaikuta aiemman käsittelyn lainmukaisuuteen."),
-            "guardian": ("Alle {age}-vuotiaan lapsen puolesta suostumuksen antaa ja oikeuksia käyttää huoltaja "
-                         "(tietosuojalaki 1050/2018, 5 §)."),
+            "guardian": ("Alle {age}-vuotiaan lapsen puolesta suostumuksen antaa huoltaja (tietosuojalaki 1050/2018, "
+                         "5 §). Alle 18-vuotiaan lapsen oikeuksia käyttää huoltaja (laki lapsen huollosta ja "
+                         "tapaamisoikeudesta 361/1983); 15 vuotta täyttänyt voi käyttää niitä myös itse. Lapsi voi "
+                         "aina itse peruuttaa suostumuksen tai vastustaa käsittelyä."),
             "deadline": ("Pyyntöön vastataan ilman aiheetonta viivytystä; vastausaika on enintään {response} "
                          "pyynnön vastaanottamisesta. Vastausaikaa voidaan pidentää pyyntöjen monimutkaisuuden tai "
                          "määrän vuoksi; lisäaika on enintään {extension}. Pidennyksestä ja sen syystä ilmoitetaan "
@@ -201,8 +203,10 @@ TEXTS: dict[str, dict[str, Any]] = {
             "objectable": "You may object at any time to the following processing; the objection is recorded:",
             "withdraw": ("Where processing is based on consent you may withdraw it at any time; this does not "
                          "affect the lawfulness of earlier processing."),
-            "guardian": ("For a child under {age}, a guardian gives consent and exercises the child's rights "
-                         "(Data Protection Act 1050/2018, section 5)."),
+            "guardian": ("For a child under {age}, a guardian gives consent (Data Protection Act 1050/2018, section "
+                         "5). A guardian exercises the rights of a child under 18 (Child Custody Act 361/1983); from "
+                         "15 a child may also exercise them themselves. A child may always withdraw a consent or "
+                         "object themselves."),
             "deadline": ("A request is answered within {response} of its receipt. The time may be extended by at "
                          "most {extension} where requests are complex or numerous; you are told of an extension "
                          "and its reason within one month."),

@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -100,3 +101,38 @@ async def link(session: AsyncSession, *, actor: Principal, child_id: uuid.UUID, 
     if made:
         await repo.refresh_guardian_contact(session, child_ids=[child_id])
     return made
+
+
+OF_AGE_ACTOR = "children of-age job"
+OF_AGE_ATTENTION = ("reached the guardian age: ask them to renew the consents their guardian gave "
+                    "(GDPR Art. 8; 1050/2018 § 5)")
+
+
+async def flag_of_age(session: AsyncSession) -> int:
+    """Flag for staff every child who reached the profile's guardian age and still has a consent a guardian gave,
+    once per child (the history entry marks it); returns how many were flagged, never who."""
+    from app.consents.models import ConsentEvent, ConsentState  # noqa: PLC0415 - the consents ledger's tables
+    from app.consents.state import State  # noqa: PLC0415
+
+    today = clock.utcnow().date()
+    age = await register.guardian_age(session)
+    cutoff = estimated_birth_date(age, today)  # born on or before: `age` or older today
+    R, HIST = repo.R, repo.HIST
+    ST, EV = ConsentState.__table__, ConsentEvent.__table__
+    guardian_grant = exists().where(ST.c.registrant_id == R.c.id, ST.c.state == State.granted,
+                                    EV.c.id == ST.c.event_id, EV.c.given_by == "guardian")
+    flagged_before = exists().where(HIST.c.registrant_id == R.c.id, HIST.c.actor_name == OF_AGE_ACTOR)
+    rows = (await session.execute(select(R.c.id, R.c.version, R.c.attention).where(
+        R.c.status == RegistrantStatus.active, R.c.kind == RegistrantKind.person, R.c.date_of_birth <= cutoff,
+        guardian_grant, ~flagged_before))).all()
+    now = clock.utcnow()
+    for row in rows:
+        values: dict[str, Any] = {"version": row.version + 1, "updated_at": now}
+        if row.attention is None:
+            values["attention"] = OF_AGE_ATTENTION
+        await session.execute(update(R).where(R.c.id == row.id).values(**values))
+        await repo.add_history(session, values={
+            "registrant_id": row.id, "version": row.version + 1, "at": now, "action": "update",
+            "actor_type": "system", "actor_id": None, "actor_name": OF_AGE_ACTOR, "fields": ["attention"],
+            "changes": {"attention": {"old": row.attention, "new": values.get("attention", row.attention)}}})
+    return len(rows)

@@ -227,6 +227,8 @@ def render(package: dict[str, Any], *, lang: str, titles: dict[str, dict[str, st
     person = {**person, **{side: [" ".join(p for p in (link.get("given_name"), link.get("family_name")) if p)
                                   for link in person.get(side) or []] for side in ("guardians", "children")}}
     you = [words.row(k, person.get(k)) for k in fields if person.get(k) not in (None, "", [], {})]
+    if received_by := package.get("received_by"):
+        you.append(words.row("received_by", received_by.get("name")))
     text_lang = words.text_lang
     tables = [_section(words, titles.get(name, {}).get(text_lang, words.label(name)), rows)
               for name, rows in package["data"].items()]

@@ -36,6 +36,7 @@ from app.registrants import guardians
 from app.registrants.repository import Visibility
 from app.subject_requests import letter
 from app.subject_requests import repository as repo
+from app.subject_requests.schemas import OnBehalf
 from app.subject_requests.states import RequestType
 from app.subject_requests.texts import TEXTS
 
@@ -236,6 +237,11 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
         rows = await section.build(session, registrant_id)
         data[section.name] = _portable(rows, profile, kept_elsewhere) if portability else rows
     body: dict[str, Any] = {"registrant": registrant_dict(row), "data": data}
+    if request["on_behalf"] != OnBehalf.self and request["authority"]:
+        # A child's package names the guardian (or any representative) who received it.
+        authority = request["authority"]
+        body["received_by"] = {"on_behalf": request["on_behalf"], "name": authority.get("name"),
+                               "basis": authority.get("basis"), "registrant_id": authority.get("registrant_id")}
     if portability:
         body["left_out"] = left_out + [{"category": code, "reason": basis}
                                        for code, basis in sorted(kept_elsewhere.items())]

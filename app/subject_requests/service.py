@@ -28,15 +28,18 @@ from app.outbox.transports import mask_email, mask_phone
 from app.outbox.urls import validate_callback_url
 from app.register import service as register
 from app.register.schemas import RegisterProfile
-from app.registrants import erasure, recipients
+from app.registrants import erasure, guardians, recipients
+from app.registrants import repository as registrants_repo
 from app.registrants import service as registrants
-from app.registrants.models import RegistrantStatus
+from app.registrants.models import RegistrantKind, RegistrantStatus
+from app.registrants.repository import Visibility
 from app.subject_requests import package as packaging
 from app.subject_requests import repository as repo
 from app.subject_requests import deadlines
 from app.subject_requests.deadlines import LocalCalendar, add_months
 from app.subject_requests.repository import RequestFilter
 from app.subject_requests.schemas import (
+    AuthorityBasis,
     CompleteAction,
     ConfirmationRead,
     ExtendAction,
@@ -52,6 +55,7 @@ from app.subject_requests.schemas import (
     Transition,
     VerifyAction,
     LiftRestrictionAction,
+    OnBehalf,
     WithdrawAction,
 )
 from app.subject_requests.states import (
@@ -222,6 +226,43 @@ async def _registrant_id(session: AsyncSession, actor: Principal, registrant_id:
     return row["id"]
 
 
+# Laki lapsen huollosta (361/1983) § 4 and GDPR recital 38: a guardian uses a child's rights until 18 (by custody,
+# with the link recorded in the register as its proof); from 15 a child may also use their own (the controller's
+# rule, after the Data Protection Ombudsman's guidance that a child who understands the matter may act alone).
+GUARDIAN_MAY_FILE = frozenset({RequestType.access, RequestType.rectification, RequestType.erasure,
+                               RequestType.objection})
+OWN_REQUEST_AGE = 15
+
+
+async def _check_who_acts(session: AsyncSession, *, type_: str, on_behalf: str, authority: dict[str, Any] | None,
+                          registrant_id: uuid.UUID | None, loc: list[str | int]) -> None:
+    """For a child: a guardian files only with a proved link and for the types a guardian may; the child alone
+    only from 15. 422 naming what is missing."""
+    if registrant_id is None:
+        return
+    person = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
+    if person is None or person["kind"] != RegistrantKind.person:
+        return
+    age = guardians.age_today(person["date_of_birth"])
+    custody = on_behalf == OnBehalf.guardian and (authority or {}).get("basis") == AuthorityBasis.custody
+    if custody:
+        if age is None or age >= guardians.MAJORITY:
+            raise Invalid(f"a guardian (custody) acts only for a child under {guardians.MAJORITY}; this person is "
+                          + ("of unknown age" if age is None else "of full age"), loc=loc)
+        if type_ not in GUARDIAN_MAY_FILE:
+            allowed = ", ".join(sorted(t.value for t in GUARDIAN_MAY_FILE))
+            raise Invalid(f"a guardian may file {allowed} for a child", loc=["body", "type"])
+        linked = await registrants_repo.guardian_ids(session, child_id=registrant_id)
+        named = (authority or {}).get("registrant_id")
+        if named is None or uuid.UUID(str(named)) not in linked:
+            raise Invalid("the guardian must be a guardian linked to the child in the register (the link is the "
+                          "proof of custody): name them in authority.registrant_id",
+                          loc=["body", "authority", "registrant_id"])
+    elif on_behalf == OnBehalf.self and age is not None and age < OWN_REQUEST_AGE:
+        raise Invalid(f"a child under {OWN_REQUEST_AGE} uses their rights through a guardian (on_behalf: guardian)",
+                      loc=["body", "on_behalf"])
+
+
 def _check_content(data: RequestCreate, profile: RegisterProfile) -> None:
     """Changes only for rectification (naming editable fields), purposes only for objection (known ones)."""
     if data.type == RequestType.rectification:
@@ -264,6 +305,8 @@ async def file_request(session: AsyncSession, *, actor: Principal, data: Request
     registrant_id = None
     if data.registrant_id is not None:
         registrant_id = await _registrant_id(session, actor, data.registrant_id, ["body", "registrant_id"])
+    await _check_who_acts(session, type_=data.type, on_behalf=data.on_behalf, authority=authority,
+                          registrant_id=registrant_id, loc=["body", "on_behalf"])
     request_id = uuid.uuid4()
     cal = calendar_of(profile)
     due = deadlines.due(received_at, profile.rights_policy.response_time, cal).at
@@ -343,6 +386,8 @@ async def _link(session: AsyncSession, actor: Principal, row: RowMapping, regist
                 profile: RegisterProfile) -> dict[str, Any]:
     """Link a registrant and recompute the duplicate and free-interval flags."""
     linked = await _registrant_id(session, actor, registrant_id, ["body", "registrant_id"])
+    await _check_who_acts(session, type_=row["type"], on_behalf=row["on_behalf"], authority=row["authority"],
+                          registrant_id=linked, loc=["body", "registrant_id"])
     flags = await _flags(session, request_id=row["id"], registrant_id=linked, type_=row["type"],
                          received_at=row["received_at"], profile=profile)
     return {"registrant_id": linked, **flags}

@@ -236,6 +236,12 @@ class TestAudience:
         r = await client.get("/v1/audience", headers=staff.headers, params={"purpose": "waitlist", "channel": "email"})
         member = next(m for m in r.json()["items"] if m["registrant_id"] == rid)
         assert member["email"].startswith("hanna.")
+        # The guardian's new address is where the child is reached from then on.
+        new = f"hanna.uusi.{uuid.uuid4().hex[:8]}@example.com"
+        changed = await client.patch(f"/v1/registrants/{GUARDIANS[rid]}", headers=staff_headers, json={"email": new})
+        assert changed.status_code == 200, changed.text
+        r = await client.get("/v1/audience", headers=staff.headers, params={"purpose": "waitlist", "channel": "email"})
+        assert next(m for m in r.json()["items"] if m["registrant_id"] == rid)["email"] == new
 
     async def test_restricted_and_erased_never_appear(self, client, staff_headers, staff, new_registrant, set_status):
         restricted, erased = await new_registrant(), await new_registrant()

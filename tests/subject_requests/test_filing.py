@@ -130,7 +130,8 @@ class TestFile:
             assert allowed in msg
 
     async def test_who_acts_and_on_what_authority(self, client, controller, registrant, policy):
-        child, guardian = await registrant(), await registrant()
+        guardian = await registrant()
+        child = await registrant(given_name="Ella", date_of_birth="2016-05-01", guardian_ids=[guardian])
         authority = {"name": "Matti Meikäläinen", "basis": "custody", "registrant_id": guardian,
                      "evidence": "huoltajuus väestötietojärjestelmästä"}
         r = await client.post("/v1/requests", headers=controller.headers,

@@ -158,7 +158,8 @@ class TestIdentity:
             r = await act(made["id"], "verify", **fields)
             assert r.status_code == 422, (fields, r.text)
             assert loc in [e["loc"] for e in r.json()["errors"]], (fields, r.json())
-        child, parent = await registrant(), await registrant()
+        parent = await registrant()
+        child = await registrant(given_name="Ella", date_of_birth="2016-05-01", guardian_ids=[parent])
         by_guardian = await file(registrant_id=child, on_behalf="guardian",
                                  authority={"name": "Matti", "basis": "custody", "registrant_id": parent})
         r = await act(by_guardian["id"], "verify", method="guardian")
