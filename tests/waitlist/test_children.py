@@ -120,6 +120,23 @@ class TestTurningThirteen:
         assert [(str(d.registrant_id), d.channel) for d in sent] == [(child, "email")]
 
 
+class TestGuardianErased:
+    async def test_the_child_keeps_its_entry_without_the_guardians_contact_and_is_flagged(
+            self, app, client, controller, join, tag):
+        from tests.registrants.test_erasure import _erase
+        guardian = pirjo(tag)
+        made = await join(kid(tag, "Ella", 9, guardian))
+        await _erase(app, made["guardian_id"])
+        entry_now = (await client.get(f"/v1/waitlist/{made['id']}", headers=controller.headers)).json()
+        assert entry_now["status"] == "active" and entry_now["registrant_id"] == made["registrant_id"]
+        assert (entry_now["email"], entry_now["phone"], entry_now["guardian_id"]) == (None, None, None)
+        child = (await client.get(f"/v1/registrants/{made['registrant_id']}", headers=controller.headers)).json()
+        assert child["status"] == "active" and child["given_name"] == "Ella" and child["guardians"] == []
+        assert "guardian" in child["attention"]
+        r = await client.post("/v1/waitlist/notifications", headers=controller.headers, json=notice(tag))
+        assert r.json()["wave_recipients"] == 0  # nobody's address is left to send to
+
+
 class TestAccessPackages:
     async def test_the_entry_is_in_the_childs_and_the_guardians_package(self, app, client, controller, join, tag):
         from app.subject_requests import package
