@@ -71,7 +71,7 @@ def build(settings: Settings) -> Wiring:
     return wiring
 
 
-def get_wiring(request: Request) -> Wiring:
+async def get_wiring(request: Request) -> Wiring:
     """The hooks of the app serving this request."""
     return request.app.state.wiring
 

@@ -140,7 +140,10 @@ class Environments:
             # Rolled-back tests cannot leave sealing to a sequencer on another connection: writers seal at commit.
             # The sequencer has tests of its own (tests/audit/test_sequencer.py) and runs in `live_server`.
             keys = self._tmp.mktemp("keys")
+            # No principal cache: a rolled-back test's uncommitted account changes must not outlive its transaction
+            # (tests/auth/test_principal_cache.py turns it on).
             settings = Settings(database_url=url, jwt_secret=TEST_SECRET, db_pool_size=20, audit_sealing="inline",
+                                principal_cache_seconds=0,
                                 erasure_keys=TEST_ERASURE_KEYS, audit_signing_key_file=keys / "audit-signing-key",
                                 jwt_secret_file=keys / "unused")
             self._made[commits] = Environment(url, settings)

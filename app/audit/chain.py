@@ -24,7 +24,8 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, Text, bindparam, cast, delete, func, insert, literal_column, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from app.audit.models import AuditEntry, AuditHead, AuditPending, AuditSubject
@@ -68,6 +69,33 @@ def lock(conn: Connection, *, wait: bool) -> bool:
         conn.execute(select(func.pg_advisory_xact_lock(SEALER_LOCK)))
         return True
     return bool(conn.execute(select(func.pg_try_advisory_xact_lock(SEALER_LOCK))).scalar())
+
+
+def lookup_with_entry(stmt: Select[Any], *, order_by: tuple[str, ...], limit: int, async_commit: bool) -> Select[Any]:
+    """PostgreSQL: `stmt` and the unsealed insert of its audit entry as one statement. The entry's own fields are the
+    bind parameters `audit_<field>` (see `entry_params`); it names the `id`s of the first `limit` rows (sorted, as
+    `registrant_ids`) and their count (`details.count`). Built once per statement shape and reused."""
+    found = stmt.cte("found")
+    page = select(found.c.id).order_by(*(found.c[name] for name in order_by)).limit(limit).subquery("page")
+    as_text = cast(page.c.id, Text)
+    ids = select(func.coalesce(func.json_agg(aggregate_order_by(as_text, as_text)), literal_column("'[]'::json")))
+    count = select(func.count()).select_from(page)
+    values = [bindparam(f"audit_{name}", type_=PENDING.c[name].type) for name in _OWN_FIELDS]
+    source = select(*values, ids.scalar_subquery(), func.json_build_object("count", count.scalar_subquery()))
+    if async_commit:
+        # Only this transaction's commit skips waiting for the WAL flush (REKISTERI_AUDIT_READ_COMMIT=async).
+        mode = select(func.set_config("synchronous_commit", "off", True).label("mode")).cte("commit_mode")
+        source = source.select_from(mode)
+    audit = insert(PENDING).from_select([*_OWN_FIELDS, "registrant_ids", "details"], source).cte("audit")
+    return select(found).order_by(*(found.c[name] for name in order_by)).add_cte(audit)
+
+
+def entry_params(entry: dict[str, Any]) -> dict[str, Any]:
+    """The bind parameters of `lookup_with_entry` for one entry."""
+    return {f"audit_{name}": entry[name] for name in _OWN_FIELDS}
+
+
+_OWN_FIELDS = tuple(name for name in ENTRY_FIELDS if name not in ("registrant_ids", "details"))
 
 
 def seal(conn: Connection, *, limit: int) -> int:

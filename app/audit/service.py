@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import RowMapping, Select, delete, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -21,14 +21,15 @@ from app.auth.principal import Principal
 from app.core import clock
 from app.core.context import current_client_addr, current_request_id
 from app.db.pagination import Page, PageParams, make_page
-from app.db.session import AUDIT_SEAL_INLINE
+from app.db.repository import dialect_name
+from app.db.session import AUDIT_READ_ASYNC, AUDIT_SEAL_INLINE
 
 _PENDING = "audit_pending"
+_UNSEALED = "audit_unsealed_written"  # an entry went in with the statement it audits (read_audited)
 SEAL_INLINE_BATCH = 5000
 
 
-def record(
-    session: AsyncSession,
+def new_entry(
     *,
     actor: Principal,
     action: str,
@@ -37,9 +38,9 @@ def record(
     registrant_ids: Iterable[uuid.UUID] = (),
     outcome: str = "success",
     details: dict[str, Any] | None = None,
-) -> None:
-    """Queue an entry; it is chained and written when the session commits, in the same transaction."""
-    entry = {
+) -> dict[str, Any]:
+    """An entry's content as the caller knows it; the sealer adds its place in the chain."""
+    return {
         "id": uuid.uuid4(),
         "at": clock.utcnow(),
         "actor_type": actor.kind,
@@ -55,17 +56,72 @@ def record(
         "outcome": outcome,
         "details": details or {},
     }
-    session.info.setdefault(_PENDING, []).append(entry)
+
+
+def record(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    action: str,
+    resource_type: str | None = None,
+    resource_id: object | None = None,
+    registrant_ids: Iterable[uuid.UUID] = (),
+    outcome: str = "success",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Queue an entry; it is written (unsealed) when the session commits, in the same transaction."""
+    session.info.setdefault(_PENDING, []).append(new_entry(
+        actor=actor, action=action, resource_type=resource_type, resource_id=resource_id,
+        registrant_ids=registrant_ids, outcome=outcome, details=details))
+
+
+async def read_audited(session: AsyncSession, stmt: Select[Any], *, params: dict[str, Any] | None = None,
+                       shape: Hashable | None = None, actor: Principal, action: str, resource_type: str,
+                       order_by: tuple[str, ...], limit: int) -> list[RowMapping]:
+    """Run a SELECT of registrant rows (with its bind `params`) and audit it: one entry naming the registrants among
+    the first `limit` rows (in `order_by` order), with their count (GDPR Art. 5(2), 30, 32).
+
+    On PostgreSQL the lookup and the audit insert are one statement (kept per `shape`, a key of the statement's
+    structure, when the caller gives one), and when the request has not touched the database yet and a sequencer
+    seals (no inline sealing), that statement runs on its own as one implicit transaction: one round trip. With
+    REKISTERI_AUDIT_READ_COMMIT=async it commits with synchronous_commit off.
+    """
+    entry = new_entry(actor=actor, action=action, resource_type=resource_type)
+    if dialect_name(session) != "postgresql":
+        rows = list((await session.execute(stmt, params)).mappings())
+        entry["registrant_ids"] = sorted({str(row["id"]) for row in rows[:limit]})
+        entry["details"] = {"count": min(len(rows), limit)}
+        session.info.setdefault(_PENDING, []).append(entry)
+        return rows
+    async_commit = bool(session.info.get(AUDIT_READ_ASYNC))
+    key = (shape, async_commit, order_by, limit) if shape is not None else None
+    combined = _COMBINED.get(key) if key is not None else None
+    if combined is None:
+        combined = chain.lookup_with_entry(stmt, order_by=order_by, limit=limit, async_commit=async_commit)
+        if key is not None and len(_COMBINED) < 1000:
+            _COMBINED[key] = combined
+    values = {**(params or {}), **chain.entry_params(entry)}
+    if session.info.get(AUDIT_SEAL_INLINE, True) or session.in_transaction():
+        session.info[_UNSEALED] = True  # sealed at commit when inline (see _write_pending)
+        return list((await session.execute(combined, values)).mappings())
+    conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return list((await conn.execute(combined, values)).mappings())
+
+
+# Combined lookup-and-audit statements by shape: built once, then only executed (their values are bind parameters).
+_COMBINED: dict[Hashable, Select[Any]] = {}
 
 
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     """Write the queued entries unsealed in the committing transaction; seal them too when sealing is inline."""
     pending = session.info.pop(_PENDING, None)
-    if not pending:
+    written = session.info.pop(_UNSEALED, False)
+    if not (pending or written):
         return
     conn = session.connection()
-    chain.write_unsealed(conn, pending)
+    if pending:
+        chain.write_unsealed(conn, pending)
     if session.info.get(AUDIT_SEAL_INLINE, True):
         chain.lock(conn, wait=True)
         while chain.seal(conn, limit=SEAL_INLINE_BATCH) == SEAL_INLINE_BATCH:
@@ -75,6 +131,7 @@ def _write_pending(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending(session: Session, _previous: Any) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_UNSEALED, None)
 
 
 @dataclass(frozen=True)

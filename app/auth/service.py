@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from anyio import to_thread
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -185,8 +187,55 @@ def _token_for(settings: Settings, principal: Principal, *, generation: int, sco
 
 # --- tokens -> principals -------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a token is checked against: the account or client as last read, and until when that read is trusted."""
+
+    principal: Principal
+    generation: int
+    usable: bool  # an active account, an unrevoked client
+    expires: float
+
+
+# Per process, for at most REKISTERI_PRINCIPAL_CACHE_SECONDS (≤ 1 s): a revocation acts within that in every process,
+# at once in the one that made it (the token_generation listeners below forget the subject when it changes).
+_known: dict[uuid.UUID, _Known] = {}
+_KNOWN_MAX = 10_000
+
+
+@event.listens_for(UserAccount.token_generation, "set")
+@event.listens_for(ApiClient.token_generation, "set")
+@event.listens_for(UserAccount.active, "set")
+@event.listens_for(ApiClient.revoked_at, "set")
+def _forget(target: UserAccount | ApiClient, *_: object) -> None:
+    _known.pop(target.id, None)
+
+
+async def _subject(session: AsyncSession, settings: Settings, kind: str, subject_id: uuid.UUID) -> _Known | None:
+    """The token's subject as the database has it (or had it less than the cache time ago)."""
+    ttl, now = settings.principal_cache_seconds, time.monotonic()
+    hit = _known.get(subject_id) if ttl else None
+    if hit is not None and hit.expires > now:
+        return hit
+    known = None
+    if kind == PrincipalKind.user:
+        user = await repo.user_by_id(session, user_id=subject_id)
+        if user is not None:
+            known = _Known(_user_principal(user), user.token_generation, user.active, now + ttl)
+    elif kind == PrincipalKind.client:
+        client = await repo.client_by_id(session, client_id=subject_id)
+        if client is not None:
+            known = _Known(_client_principal(client), client.token_generation, client.revoked_at is None, now + ttl)
+    if ttl and known is not None:
+        if len(_known) >= _KNOWN_MAX:
+            _known.clear()
+        _known[subject_id] = known
+    return known
+
+
 async def principal_for_token(session: AsyncSession, settings: Settings, *, token: str) -> tuple[Principal, bool]:
-    """The caller a token speaks for, checked against the database so revocations act at once.
+    """The caller a token speaks for, checked against the database (through a per-process cache of at most 1 s, see
+    `_known`) so that revocations act at once in this process and within a second in every other.
 
     Returns the principal and whether the token may only change the password.
     """
@@ -199,18 +248,13 @@ async def principal_for_token(session: AsyncSession, settings: Settings, *, toke
         subject_id = uuid.UUID(raw_id)
     except ValueError as exc:
         raise Unauthorized("the token is not valid") from exc
-    if kind == PrincipalKind.user:
-        user = await repo.user_by_id(session, user_id=subject_id)
-        if user is None or not user.active or user.token_generation != claims.generation or user.role != claims.role:
-            raise Unauthorized("the token has been revoked")
-        principal = _user_principal(user)
-    elif kind == PrincipalKind.client:
-        client = await repo.client_by_id(session, client_id=subject_id)
-        if client is None or client.revoked_at is not None or client.token_generation != claims.generation:
-            raise Unauthorized("the token has been revoked")
-        principal = _client_principal(client)
-    else:
+    if kind not in (PrincipalKind.user, PrincipalKind.client):
         raise Unauthorized("the token is not valid")
+    known = await _subject(session, settings, kind, subject_id)
+    if (known is None or not known.usable or known.generation != claims.generation
+            or (kind == PrincipalKind.user and known.principal.role != claims.role)):
+        raise Unauthorized("the token has been revoked")
+    principal = known.principal
     if claims.password_change_only:
         return Principal(kind=principal.kind, id=principal.id, name=principal.name, role=principal.role), True
     scopes = frozenset(s for s in principal.scopes if s.value in claims.scopes)

@@ -46,7 +46,7 @@ def _policy_url(settings: Settings) -> str:
     return settings.public_base_url.rstrip("/") + "/v1/register/statement"
 
 
-def audience_page(
+async def audience_page(
     limit: Annotated[int, Query(ge=1, le=AUDIENCE_LIMIT_MAX, description="People per page")] = 1000,
     cursor: CursorQuery = None,
 ) -> PageParams:

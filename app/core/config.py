@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # JWT key: rotating that must not forget who was erased. Development generates one into the file below.
     erasure_keys: SecretStr | None = None
     erasure_keys_file: Path = Path(".rekisteri-erasure-keys")
+    # How long one process trusts what it read about a token's account or client (revocation, role); at most 1 s.
+    principal_cache_seconds: float = Field(default=1.0, ge=0, le=1)
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     password_change_token_ttl_seconds: int = Field(default=600, ge=60, le=3600)
 
@@ -117,6 +119,10 @@ class Settings(BaseSettings):
     audit_signing_key_file: Path = Path(".rekisteri-audit-signing-key")
     audit_checkpoint_every: int = Field(default=1000, ge=1)  # entries
     audit_checkpoint_seconds: float = Field(default=10.0, gt=0)
+    # "async": an audited read that changes nothing commits its audit entry without waiting for the WAL flush
+    # (synchronous_commit off for that transaction): a database crash may lose the last few hundred milliseconds of
+    # such entries, never a write's. "sync" waits, as every other transaction does.
+    audit_read_commit: Literal["sync", "async"] = "sync"
     audit_seal_batch_size: int = Field(default=1000, ge=1, le=20000)
     audit_seal_poll_seconds: float = Field(default=0.2, gt=0, le=10)
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).

@@ -155,7 +155,7 @@ CursorQuery = Annotated[str | None, Query(max_length=CURSOR_MAX_LENGTH, pattern=
                                           description="`next_cursor` of the previous page")]
 
 
-def page_params(
+async def page_params(
     request: Request,
     limit: Annotated[int | None, Query(ge=1, description="Items per page (capped)")] = None,
     cursor: CursorQuery = None,

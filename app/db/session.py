@@ -15,6 +15,8 @@ from app.core.config import Settings
 
 # session.info key: False when the audit sequencer, not the writing transaction, seals audit entries.
 AUDIT_SEAL_INLINE = "audit_seal_inline"
+# session.info key: True when audited reads commit without waiting for the WAL flush (REKISTERI_AUDIT_READ_COMMIT).
+AUDIT_READ_ASYNC = "audit_read_async"
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -73,7 +75,8 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(settings)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False,
-                                              info={AUDIT_SEAL_INLINE: settings.audit_seals_inline}))
+                                              info={AUDIT_SEAL_INLINE: settings.audit_seals_inline,
+                                                    AUDIT_READ_ASYNC: settings.audit_read_commit == "async"}))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

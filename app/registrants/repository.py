@@ -9,9 +9,23 @@ import uuid
 from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Hashable
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Select, delete, exists, func, insert, or_, select, type_coerce, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +84,7 @@ class RegistrantFilter:
 
 
 REGISTRANTS_KEYSET = Keyset(((R.c.created_at, INSTANT), (R.c.id, UUID)))
+REGISTRANTS_ORDER = ("created_at", "id")
 HISTORY_KEYSET = Keyset(((HIST.c.version, INT32), (HIST.c.id, UUID)))
 RECORDS_KEYSET = Keyset(((REC.c.occurred_at, INSTANT), (REC.c.id, UUID)), descending=True)
 
@@ -133,6 +148,46 @@ def _conditions(filters: RegistrantFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
+def lookup_shape(*, filters: RegistrantFilter, visibility: Visibility, params: PageParams) -> Hashable | None:
+    """The structure of a plain lookup (by email, phone and/or reference, first page), or None for any other query.
+
+    A plain lookup's statement (`lookup_statement`) takes every value as a bind parameter (`lookup_params`), so it is
+    built once per shape and reused, as the audited read path keeps its combined statement.
+    """
+    f = filters
+    if params.after is not None or f.attention is not None or any(
+            (f.name, f.kind, f.customer_type, f.created_from, f.created_to, f.updated_from, f.updated_to)):
+        return None
+    return ("lookup", f.email is not None, f.phone is not None, f.ref is not None, visibility.system is not None,
+            params.limit)
+
+
+def lookup_params(*, filters: RegistrantFilter, visibility: Visibility) -> dict[str, Any]:
+    """The bind values of `lookup_statement`."""
+    f = filters
+    return {"f_statuses": list(f.statuses), "f_email": f.email.lower() if f.email is not None else None,
+            "f_phone": f.phone, "f_ref_system": f.ref[0] if f.ref else None, "f_ref_id": f.ref[1] if f.ref else None,
+            "v_system": visibility.system, "v_creator": visibility.creator}
+
+
+@lru_cache(maxsize=64)
+def lookup_statement(shape: Hashable, dialect: str) -> Select[Any]:
+    """The SELECT of a plain lookup of this shape, its values left as bind parameters (see `lookup_params`)."""
+    _, email, phone, ref, restricted, limit = shape  # type: ignore[misc]
+    conds: list[ColumnElement[bool]] = [R.c.status.in_(bindparam("f_statuses", expanding=True))]
+    if email:
+        conds.append(R.c.email == bindparam("f_email"))
+    if phone:
+        conds.append(R.c.phone == bindparam("f_phone"))
+    if ref:
+        conds.append(R.c.id.in_(select(REF.c.registrant_id).where(REF.c.system == bindparam("f_ref_system"),
+                                                                  REF.c.external_id == bindparam("f_ref_id"))))
+    if restricted:
+        conds.append(or_(R.c.created_by == bindparam("v_creator"),
+                         exists().where(REF.c.registrant_id == R.c.id, REF.c.system == bindparam("v_system"))))
+    return _registrants(dialect).where(*conds).order_by(R.c.created_at, R.c.id).limit(limit + 1)
+
+
 async def get(session: AsyncSession, *, registrant_id: uuid.UUID, visibility: Visibility,
               for_update: bool = False) -> RowMapping | None:
     """The registrant row if the caller may see it."""
@@ -156,13 +211,6 @@ def find_statement(*, filters: RegistrantFilter, visibility: Visibility, params:
     if after is not None:
         stmt = stmt.where(after)
     return stmt
-
-
-async def find(session: AsyncSession, *, filters: RegistrantFilter, visibility: Visibility,
-               params: PageParams) -> list[RowMapping]:
-    """A page of registrants in creation order (one more than the limit, to see if more exist)."""
-    stmt = find_statement(filters=filters, visibility=visibility, params=params, dialect=dialect_name(session))
-    return list((await session.execute(stmt)).mappings())
 
 
 async def insert_registrant(session: AsyncSession, *, values: dict[str, Any]) -> None:

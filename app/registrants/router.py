@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from pydantic import TypeAdapter
 
 from app.core.types import Instant, Line
 from app.core.errors import Invalid, problem_responses
@@ -39,6 +40,7 @@ stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_resp
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100,
                                        description="The ETag the change is based on; 412 if it is stale")]
 RegistrantId = Annotated[uuid.UUID, Path(description="The registrant's id")]
+_PAGE = TypeAdapter(Page[RegistrantRead])
 _ETAG_HEADER = {"ETag": {"description": "The registrant's version", "schema": {"type": "string"}}}
 
 
@@ -50,7 +52,7 @@ def _with_etag(response: Response, registrant: RegistrantRead, status: int | Non
     return registrant
 
 
-def registrant_filter(
+async def registrant_filter(
     email: Annotated[Line | None, Query(max_length=254, description="Exact, case-insensitive")] = None,
     phone: Annotated[Line | None, Query(max_length=40, description="Any format; normalised before matching")] = None,
     ref: Annotated[Line | None, Query(max_length=270, description="An external reference, `system:id`")] = None,
@@ -94,9 +96,11 @@ async def create_registrant(body: RegistrantCreate, actor: RegistrantsWriter, se
 
 @router.get("", status_code=200, response_model=Page[RegistrantRead], responses=problem_responses(422))
 async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: PageDep,
-                           filters: FilterDep) -> Page[RegistrantRead]:
+                           filters: FilterDep) -> Response:
     """List the registrants the caller may see, in creation order; the read is audited."""
-    return await service.list_registrants(session, actor=actor, filters=filters, params=page)
+    found = await service.list_registrants(session, actor=actor, filters=filters, params=page)
+    # Serialised once, straight to JSON (the model was validated when the page was built).
+    return Response(_PAGE.dump_json(found, by_alias=True), media_type="application/json")
 
 
 @router.put("/by-ref/{system}/{external_id}", status_code=200, response_model=RegistrantRead, responses={

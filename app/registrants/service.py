@@ -16,6 +16,7 @@ from app.auth.roles import Role
 from app.core import clock
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
 from app.db.pagination import Page, PageParams, make_page
+from app.db.repository import dialect_name
 from app.register import service as register
 from app.registrants import erasure, guardians
 from app.registrants import repository as repo
@@ -170,12 +171,17 @@ async def list_registrants(session: AsyncSession, *, actor: Principal, filters: 
     if is_integration(actor) and filters.statuses != (RegistrantStatus.active,):
         raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
                                                                               "msg": "not allowed"}])
-    rows = await repo.find(session, filters=filters, visibility=visibility_for(actor), params=params)
-    page = make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=lambda r: r)
-    items = [_read(row) for row in page.items]
-    audit.record(session, actor=actor, action="registrant.list", resource_type="registrant",
-                 registrant_ids=[r.id for r in items], details={"count": len(items)})
-    return Page(items=items, next_cursor=page.next_cursor)
+    visibility, dialect = visibility_for(actor), dialect_name(session)
+    shape = repo.lookup_shape(filters=filters, visibility=visibility, params=params)
+    if shape is not None:  # a plain lookup: one statement per shape, its values bound
+        stmt, values = (repo.lookup_statement(shape, dialect),
+                        repo.lookup_params(filters=filters, visibility=visibility))
+    else:
+        stmt, values = repo.find_statement(filters=filters, visibility=visibility, params=params, dialect=dialect), None
+    # The lookup and its audit entry (naming the page's registrants) in one statement where the database allows.
+    rows = await audit.read_audited(session, stmt, params=values, shape=shape, actor=actor, action="registrant.list",
+                                    resource_type="registrant", order_by=repo.REGISTRANTS_ORDER, limit=params.limit)
+    return make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=_read)
 
 
 async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUpsert,

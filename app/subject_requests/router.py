@@ -39,7 +39,7 @@ stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_resp
 RequestId = Annotated[uuid.UUID, Path(description="The request's id")]
 
 
-def request_filter(
+async def request_filter(
     status: Annotated[list[RequestStatus] | None, Query(description="Any of these statuses")] = None,
     type: Annotated[list[RequestType] | None, Query(description="Any of these types")] = None,  # noqa: A002
     registrant_id: Annotated[uuid.UUID | None, Query()] = None,

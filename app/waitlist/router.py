@@ -40,7 +40,7 @@ EntryId = Annotated[uuid.UUID, Path(description="The entry's id")]
 NotificationId = Annotated[uuid.UUID, Path(description="The notification's id")]
 
 
-def entry_filter(
+async def entry_filter(
     interest: Annotated[Interest | None, Query()] = None,
     tag: Annotated[Tag | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
