@@ -25,7 +25,8 @@ from app.db.session import async_url
 from app.registrants.models import Registrant
 
 settings = Settings()
-engine = create_async_engine(async_url(settings.database_url), pool_size=20, max_overflow=20)
+engine = create_async_engine(async_url(settings.database_url), pool_size=settings.db_pool_size,
+                             max_overflow=settings.db_pool_size)
 sessions = async_sessionmaker(engine, expire_on_commit=False)
 app = FastAPI()
 

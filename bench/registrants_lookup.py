@@ -151,7 +151,7 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
            "REKISTERI_WORKER_IN_PROCESS": "false", "REKISTERI_AUDIT_SEQUENCER_IN_PROCESS": "false",
-           "REKISTERI_LOG_LEVEL": "WARNING"}
+           "REKISTERI_LOG_LEVEL": "WARNING", "REKISTERI_DB_POOL_SIZE": os.environ.get("REKISTERI_DB_POOL_SIZE", "8")}
     ports = [free_port() for _ in range(4)]
     uvicorn = [str(bin_dir / "uvicorn"), "--app-dir", "bench", "--log-level", "warning", "--no-access-log"]
     rekisteri = str(bin_dir / "rekisteri")
