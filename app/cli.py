@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,20 +136,94 @@ def cmd_audit_checkpoints_export(settings: Settings, args: argparse.Namespace) -
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
-    """Apply the retention rules (or, with --dry-run, only count what they would remove)."""
+    """Apply the retention rules (or, with --dry-run, only count), printing each rule's cutoff and counts."""
+    from app.core import clock  # noqa: PLC0415
     from app.register import retention  # noqa: PLC0415
     from app.wiring import build  # noqa: PLC0415
 
-    rules = build(settings).retention_rules
-    lines = _run_in_session(settings, lambda s: retention.purge(s, dry_run=args.dry_run, rules=rules,
-                                                                 progress=lambda m: print(m, flush=True)))
-    verb = "would remove" if args.dry_run else "removed"
-    for line in lines:
-        outcome = f"skipped: {line.skipped}" if line.skipped else f"{verb} {line.count}"
-        cutoff = f" (older than {line.cutoff.isoformat()})" if line.cutoff else ""
-        print(f"{line.category:<20} {line.table:<20} {outcome}{cutoff}")
-    print(f"{verb} {sum(line.count for line in lines)} rows in {len(lines)} categories")
+    if args.as_of is not None and args.as_of > clock.utcnow() and not args.dry_run:
+        raise ConfigError("--as-of a future date needs --dry-run (it shows what the rules will have removed by then)")
+    wiring = build(settings)
+    bar = ProgressBar(wiring.retention_rules)
+
+    async def runner() -> list:
+        database = Database.from_settings(settings)
+        try:
+            return await retention.purge_job(database, rules=wiring.retention_rules, holds=wiring.retention_holds,
+                                             dry_run=args.dry_run, now=args.as_of, batch=args.batch_size,
+                                             progress=bar.update)
+        finally:
+            await database.engine.dispose()
+
+    outcomes = asyncio.run(runner())
+    for outcome in outcomes:
+        print(json.dumps(purge_line(outcome, args.dry_run), ensure_ascii=False) if args.json
+              else purge_text(outcome, args.dry_run))
+    if not args.json:
+        verb = "would act on" if args.dry_run else "acted on"
+        print(f"{verb} {sum(o.acted for o in outcomes)} rows in {len(outcomes)} rules"
+              f"{' (as of ' + args.as_of.isoformat() + ')' if args.as_of else ''}")
     return 0
+
+
+def purge_line(outcome: Any, dry_run: bool) -> dict[str, Any]:
+    """One rule's outcome as the JSON object `purge --json` prints."""
+    rule = outcome.rule
+    return {"category": rule.category, "table": rule.table, "tables": list(rule.tables),
+            "start_event": outcome.period.start.value if outcome.period else rule.start.value,
+            "action": rule.action.value, "period": outcome.period.duration if outcome.period else None,
+            "cutoff": outcome.bound.isoformat() if outcome.bound else None, "dry_run": dry_run,
+            "rows_acted_on": outcome.acted, "rows_skipped": outcome.skipped, "note": outcome.note}
+
+
+def purge_text(outcome: Any, dry_run: bool) -> str:
+    """One rule's outcome as a line: what it did to which rows, from which cutoff, and what it skipped and why."""
+    line = purge_line(outcome, dry_run)
+    head = f"{line['category']:<22} {line['table']:<20}"
+    if outcome.note:
+        return f"{head} skipped: {outcome.note}"
+    verb = {"delete": "remove", "anonymise": "anonymise"}[line["action"]]
+    did = f"would {verb}" if dry_run else ("removed" if verb == "remove" else "anonymised")
+    skipped = "; ".join(f"{n} kept: {why}" for why, n in outcome.skipped.items())
+    return (f"{head} {did} {outcome.acted} (started before {line['cutoff']}, {line['period']} from "
+            f"{line['start_event']}){'; ' + skipped if skipped else ''}")
+
+
+class ProgressBar:
+    """One bar per rule on stderr (redrawn in place on a terminal, one line per rule otherwise)."""
+
+    WIDTH = 24
+
+    def __init__(self, rules: list) -> None:
+        self.rules, self.last = rules, None
+        self.tty = sys.stderr.isatty()
+
+    def update(self, rule: Any, done: int, total: int | None) -> None:
+        """Draw the rule's progress."""
+        total = total or 0
+        if (rule, done, total) == self.last or (not self.tty and done < total):
+            return
+        self.last = (rule, done, total)
+        filled = self.WIDTH if not total else min(self.WIDTH, self.WIDTH * done // total)
+        text = (f"[{self.rules.index(rule) + 1}/{len(self.rules)}] {rule.category} ({rule.table}) "
+                f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}")
+        print(("\r" if self.tty else "") + text, end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+
+def parse_batch(value: str) -> int:
+    """A batch size between 1 and 100,000 rows."""
+    if not value.isdigit() or not 0 < int(value) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a batch size between 1 and 100000")
+    return int(value)
+
+
+def parse_instant(value: str) -> datetime:
+    """`2027-01-01` (its start, UTC) or an RFC 3339 time with offset, for --as-of."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date such as 2027-01-01") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_days(value: str) -> int:
@@ -299,8 +374,11 @@ def _parser() -> argparse.ArgumentParser:
     reset = commands.add_parser("reset-password", help="break-glass: a new one-time password for an account")
     reset.add_argument("--email", required=True)
     reset.set_defaults(func=cmd_reset_password)
-    purge = commands.add_parser("purge", help="delete data past its retention period")
+    purge = commands.add_parser("purge", help="delete or anonymise data past its retention period")
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.add_argument("--as-of", type=parse_instant, help="as if run on this date (a later one only with --dry-run)")
+    purge.add_argument("--json", action="store_true", help="one JSON object per rule, for scripts")
+    purge.add_argument("--batch-size", type=parse_batch, default=5000, help="rows per transaction (default 5000)")
     purge.set_defaults(func=cmd_purge)
     verify = commands.add_parser("audit-verify", help="verify the audit hash chain")
     verify.add_argument("--checkpoints", metavar="FILE",

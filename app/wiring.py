@@ -17,17 +17,20 @@ from app.audit import retention as audit_retention
 from app.auth import retention as auth_retention
 from app.auth import service as auth_service
 from app.consents import repository as consents_repo
+from app.consents import retention as consents_retention
 from app.core.config import Settings
 from app.idempotency import retention as idempotency_retention
 from app.metrics import gauges as metrics_gauges
 from app.metrics.service import Gauge
+from app.outbox import retention as outbox_retention
 from app.outbox.service import OutboxHooks
-from app.register.retention import RetentionRule
+from app.register.retention import Hold, RetentionRule
 from app.register.service import PurposeUsageCheck
 from app.registrants import erasure, recipients
 from app.registrants import retention as registrants_retention
 from app.subject_requests import completions, package
 from app.subject_requests import repository as requests_repo
+from app.subject_requests import retention as requests_retention
 from app.subject_requests import service as requests_service
 from app.subject_requests.service import CompletionHandler
 from app.waitlist import repository as waitlist_repo
@@ -43,6 +46,7 @@ class Wiring:
     erasure_steps: list[erasure.ErasureStep] = field(default_factory=list)
     package_sections: list[package.PackageSection] = field(default_factory=list)
     retention_rules: list[RetentionRule] = field(default_factory=list)
+    retention_holds: list[Hold] = field(default_factory=list)
     completion_handlers: dict[str, CompletionHandler] = field(default_factory=dict)
     purpose_usage_checks: list[PurposeUsageCheck] = field(default_factory=list)
     outbox: OutboxHooks = field(default_factory=OutboxHooks)
@@ -56,9 +60,12 @@ def build(settings: Settings) -> Wiring:
     wiring.erasure_steps += [*erasure.STEPS, waitlist_rights.ERASURE]
     # GDPR Art. 15 and 20: the sections of the access and portability package, in this order.
     wiring.package_sections += [*package.SECTIONS, *waitlist_rights.SECTIONS]
-    # GDPR Art. 5(1)(e): each domain's retention rules.
-    wiring.retention_rules += [*registrants_retention.RULES, *waitlist_retention.RULES,
-                               *idempotency_retention.RULES, *audit_retention.RULES, *auth_retention.RULES]
+    # GDPR Art. 5(1)(e): each domain's retention rules, and the holds that keep a person's data past its period.
+    wiring.retention_rules += [*registrants_retention.RULES, *consents_retention.RULES, *waitlist_retention.RULES,
+                               *requests_retention.RULES, *auth_retention.RULES, *outbox_retention.RULES,
+                               *idempotency_retention.RULES, *audit_retention.RULES]
+    wiring.retention_holds += [*registrants_retention.HOLDS, *requests_retention.HOLDS, *consents_retention.HOLDS,
+                               *waitlist_retention.HOLDS]
     wiring.completion_handlers.update(completions.HANDLERS)
     # A purpose still named by a consent (waitlist entries record one) or an objection may be retired, never deleted.
     wiring.purpose_usage_checks += [consents_repo.purposes_used, requests_repo.purposes_named]

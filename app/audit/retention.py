@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.register.retention import RetentionRule
+from app.register.retention import Action, RetentionRule, RuleRun
+from app.register.schemas import StartEvent
 
 
-async def _count_audit(session: AsyncSession, cutoff: datetime) -> int:
-    return await audit.purge_before(session, cutoff=cutoff, dry_run=True)
+async def _count_audit(session: AsyncSession, run: RuleRun) -> int:
+    return await audit.purge_before(session, cutoff=run.bound, dry_run=True)
 
 
-async def _delete_audit(session: AsyncSession, cutoff: datetime) -> int:
-    return await audit.purge_before(session, cutoff=cutoff)
+async def _delete_audit(session: AsyncSession, run: RuleRun) -> int:
+    return await audit.purge_before(session, cutoff=run.bound, limit=run.batch)
 
 
-RULES = (RetentionRule(category="audit_log", table="audit_entry", count=_count_audit, delete=_delete_audit),)
+RULES = (RetentionRule(category="audit_log", table="audit_entry", starts=(StartEvent.collected,), action=Action.delete,
+                       count=_count_audit, act=_delete_audit, also=("audit_subject",)),)

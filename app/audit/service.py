@@ -247,8 +247,10 @@ async def verification_report(session: AsyncSession, *, actor: Principal) -> Ver
                             unsealed=waiting.unsealed, oldest_unsealed_age_seconds=waiting.oldest_age_seconds)
 
 
-async def purge_before(session: AsyncSession, *, cutoff: datetime, dry_run: bool = False) -> int:
-    """Remove the oldest entries (a prefix of the chain) recorded before `cutoff`; the chain still verifies.
+async def purge_before(session: AsyncSession, *, cutoff: datetime, dry_run: bool = False,
+                       limit: int | None = None) -> int:
+    """Remove the oldest entries (at most `limit`, a prefix of the chain) recorded before `cutoff`; the chain
+    still verifies.
 
     The database triggers refuse DELETEs unless audit_purge_permit has a row, which only this
     transaction sees.
@@ -258,6 +260,8 @@ async def purge_before(session: AsyncSession, *, cutoff: datetime, dry_run: bool
     last_removed = (first_kept - 1) if first_kept is not None else head.last_seq
     if last_removed < head.first_seq:
         return 0
+    if limit is not None:
+        last_removed = min(last_removed, head.first_seq + limit - 1)
     count = last_removed - head.first_seq + 1
     if dry_run:
         return count

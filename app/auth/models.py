@@ -20,6 +20,8 @@ class UserAccount(IdMixin, TimestampMixin, Base):
     full_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
+    # When access ended: the staff_accounts period is counted from it, then the account is anonymised.
+    deactivated_at: Mapped[datetime | None]
     password_hash: Mapped[str] = mapped_column(String(255))
     # A one-time password is set: the only thing its holder may do is choose a new password.
     must_change_password: Mapped[bool] = mapped_column(default=True)

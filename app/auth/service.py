@@ -355,6 +355,8 @@ async def update_user(session: AsyncSession, *, actor: Principal, user_id: uuid.
         raise Conflict("the last active controller cannot be demoted or deactivated")
     if changes.get("role", user.role) != user.role or changes.get("active", user.active) != user.active:
         user.token_generation += 1
+    if changes.get("active", user.active) != user.active:
+        user.deactivated_at = None if changes["active"] else clock.utcnow()
     for name, value in changes.items():
         setattr(user, name, value)
     await session.flush()

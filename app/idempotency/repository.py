@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import tuple_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repository import insert_ignoring_conflicts
@@ -46,7 +46,8 @@ async def count_before(session: AsyncSession, *, before: datetime) -> int:
     return (await session.execute(stmt)).scalar_one()
 
 
-async def purge(session: AsyncSession, *, before: datetime) -> int:
-    """Drop keys created before a time; returns how many."""
-    result = await session.execute(delete(_TABLE).where(_TABLE.c.created_at < before))
+async def purge(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Drop at most `limit` keys created before a time; returns how many."""
+    oldest = select(_TABLE.c.principal, _TABLE.c.key).where(_TABLE.c.created_at < before).limit(limit)
+    result = await session.execute(delete(_TABLE).where(tuple_(_TABLE.c.principal, _TABLE.c.key).in_(oldest)))
     return result.rowcount or 0

@@ -1,73 +1,296 @@
-"""The retention job: each data category's rule removes what has outlived the profile's retention period.
+"""Storage limitation (GDPR Art. 5(1)(e)): every data category's rule, from its true starting point.
 
-Each domain declares its rules next to its data (`RULES` in its `retention.py`); `app.wiring` collects them
-and `rekisteri purge` runs them all.
+Each domain declares its rules next to its data (`RULES` in its `retention.py`): the category, the table, the
+start event the period is counted from, and the action (delete, or anonymise keeping what is not personal).
+The register profile gives each category its period; the rule computes the one bound its query uses, so what
+`rekisteri purge` prints is what it does. `app.wiring` collects the rules (and the holds other domains put on a
+registrant's data, such as an open request), and `purge` runs them in batches of bounded size, one commit each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import isodate
+from sqlalchemy import ColumnElement, Table, false, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.principal import SYSTEM, Principal
 from app.core import clock
-from app.register.schemas import LegalBasis, PurgeLine, RegisterProfile, duration_span
+from app.core.errors import Conflict
+from app.db.session import Database
+from app.register.schemas import LegalBasis, RegisterProfile, StartEvent
 from app.register.service import current_profile
 
-CountOrDelete = Callable[[AsyncSession, datetime], Awaitable[int]]
+DEFAULT_BATCH = 5000
+DEFAULT_ZONE = "Europe/Helsinki"
+
+
+class Action(StrEnum):
+    """What a rule does to a row past its period."""
+
+    delete = "delete"
+    anonymise = "anonymise"  # personal fields blanked; what others point at, and non-personal counts, stay
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A reason another domain keeps a registrant's data past its period, e.g. an open request (Art. 12(3))."""
+
+    reason: str
+    keeps: Callable[[Any], ColumnElement[bool]]  # given a registrant-id column: "this registrant is held"
+    # The categories it keeps; None: every rule that acts per registrant.
+    categories: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """One rule's run: the bound its query uses and what else it needs."""
+
+    bound: datetime  # rows whose start event lies before this instant are acted on
+    start: StartEvent
+    now: datetime
+    batch: int
+    holds: tuple[Hold, ...] = ()
+
+
+Count = Callable[[AsyncSession, RuleRun], Awaitable[int]]
+Skipped = Callable[[AsyncSession, RuleRun], Awaitable[dict[str, int]]]
 
 
 @dataclass(frozen=True)
 class RetentionRule:
-    """How to count and delete the rows of one data category older than a cutoff."""
+    """One data category in one table: when its period starts, and what happens to a row past it.
+
+    `count` counts the rows past the bound that would be acted on; `act` acts on at most `run.batch` of them and
+    returns how many; `skipped` counts rows past the bound that a hold keeps, by reason.
+    """
 
     category: str
     table: str
-    count: CountOrDelete
-    delete: CountOrDelete
-    # Used when the profile names no retention for the category (e.g. operational data like login throttles).
+    starts: tuple[StartEvent, ...]  # the first is the default; the profile may pick another (`retention_start`)
+    action: Action
+    count: Count
+    act: Count
+    skipped: Skipped | None = None
+    also: tuple[str, ...] = ()  # tables whose rows go (or are blanked) with the main table's
+    # Used when the profile names no period for the category (operational data such as login throttles).
     default_retention: str | None = None
+    # The shortest period a statute demands, whatever the profile says (Kirjanpitolaki 1336/1997 2:10 §).
+    legal_minimum: str | None = None
+
+    @property
+    def start(self) -> StartEvent:
+        """The default start event."""
+        return self.starts[0]
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every table the rule acts on."""
+        return (self.table, *self.also)
 
 
-def cutoff_for(profile: RegisterProfile | None, rule: RetentionRule, now: datetime) -> datetime | None:
-    """Rows older than this may go; a legal-obligation category keeps at least its statutory minimum."""
+def held(run: RuleRun, category: str, registrant_id: Any) -> ColumnElement[bool]:
+    """Whether any hold that applies to the category keeps this registrant's rows."""
+    conditions = [h.keeps(registrant_id) for h in run.holds if h.categories is None or category in h.categories]
+    return or_(*conditions) if conditions else false()
+
+
+def applicable(run: RuleRun, category: str, registrant_id: Any) -> list[tuple[str, ColumnElement[bool]]]:
+    """Each hold that applies to the category, as (reason, condition on the registrant-id column)."""
+    return [(h.reason, h.keeps(registrant_id)) for h in run.holds if h.categories is None or category in h.categories]
+
+
+async def count_reasons(session: AsyncSession, table: Table, past: ColumnElement[bool],
+                        reasons: Sequence[tuple[str, ColumnElement[bool]]]) -> dict[str, int]:
+    """How many rows past the bound each reason keeps (a row kept for two reasons counts under both)."""
+    found: dict[str, int] = {}
+    for reason, condition in reasons:
+        count = (await session.execute(select(func.count()).select_from(table).where(past, condition))).scalar_one()
+        if count:
+            found[reason] = count
+    return found
+
+
+@dataclass(frozen=True)
+class Period:
+    """A category's period as the profile (or the rule's default) sets it, and its start event."""
+
+    duration: str
+    start: StartEvent
+    statute: str | None = None
+
+
+def period_for(profile: RegisterProfile | None, rule: RetentionRule) -> Period | None:
+    """The period and start event of a rule; None when neither the profile nor the rule sets one."""
     found = profile.category(rule.category) if profile else None
     if found is None:
-        return now - duration_span(rule.default_retention) if rule.default_retention else None
-    span = duration_span(found.retention)
+        return Period(rule.default_retention, rule.start) if rule.default_retention else None
+    durations = [found.retention]
     if found.legal_basis == LegalBasis.legal_obligation and found.minimum_retention:
-        span = max(span, duration_span(found.minimum_retention))
-    return now - span
+        durations.append(found.minimum_retention)
+    if rule.legal_minimum:
+        durations.append(rule.legal_minimum)
+    start = StartEvent(found.retention_start) if found.retention_start in rule.starts else rule.start
+    return Period(max(durations, key=_length), start, found.statute)
 
 
-async def purge(
-    session: AsyncSession,
-    *,
-    dry_run: bool,
-    rules: Sequence[RetentionRule],
-    actor: Principal = SYSTEM,
-    progress: Callable[[str], None] | None = None,
-) -> list[PurgeLine]:
-    """Apply every rule (or only count, with dry_run); the run is audited as `retention.purge`."""
-    profile = await current_profile(session)
-    now = clock.utcnow()
-    lines: list[PurgeLine] = []
-    for index, rule in enumerate(rules, start=1):
+def _length(duration: str) -> timedelta:
+    anchor = datetime(2000, 1, 1)
+    return (anchor + isodate.parse_duration(duration)) - anchor
+
+
+def financial_period_end(profile: RegisterProfile | None) -> tuple[int, int]:
+    """The month and day the financial period ends (default 31.12)."""
+    text = profile.financial_period_end if profile else "12-31"
+    month, day = (int(part) for part in text.split("-"))
+    return month, day
+
+
+def zone_of(profile: RegisterProfile | None) -> ZoneInfo:
+    """The controller's time zone (days and years are counted on its calendar)."""
+    return ZoneInfo(profile.rights_policy.time_zone if profile else DEFAULT_ZONE)
+
+
+def bound_for(profile: RegisterProfile | None, period: Period, now: datetime) -> datetime:
+    """The instant the rule's query compares the start event with: rows that started before it are past.
+
+    Periods are calendar periods on the controller's calendar. For the Accounting Act (Kirjanpitolaki 1336/1997
+    2:10 §) the bound is on the row's own date: a voucher goes once six years have passed from the end of the
+    year in which its financial period ended; the books once ten years have passed from the end of the period.
+    """
+    zone = zone_of(profile)
+    local_now = now.astimezone(zone)
+    back = (local_now.replace(tzinfo=None) - isodate.parse_duration(period.duration))
+    if period.start == StartEvent.financial_year_end:
+        # The period ended in year Y; its end of year + the duration must have passed: Y <= back.year - 1.
+        month, day = financial_period_end(profile)
+        return _midnight(date(back.year - 1, month, day) + timedelta(days=1), zone)
+    if period.start == StartEvent.financial_period_end:
+        month, day = financial_period_end(profile)
+        last_end = date(back.year, month, day)
+        if datetime.combine(last_end + timedelta(days=1), time()) > back:
+            last_end = date(back.year - 1, month, day)
+        return _midnight(last_end + timedelta(days=1), zone)
+    if _has_calendar_part(period.duration):
+        # Periods of months and years end with a day: the whole day stays, so the bound is that day's start.
+        return _midnight(back.date(), zone)
+    return back.replace(tzinfo=zone)
+
+
+def _has_calendar_part(duration: str) -> bool:
+    parsed = isodate.parse_duration(duration)
+    return isinstance(parsed, isodate.Duration) and bool(parsed.years or parsed.months)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone)
+
+
+@dataclass
+class RuleOutcome:
+    """What a rule did (or, in a dry run, would do)."""
+
+    rule: RetentionRule
+    period: Period | None
+    bound: datetime | None
+    acted: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
+
+
+Progress = Callable[[RetentionRule, int, int | None], None]  # rule, rows so far, rows in all (None: unknown)
+
+
+async def run_rule(session: AsyncSession, rule: RetentionRule, *, profile: RegisterProfile | None, now: datetime,
+                   dry_run: bool, batch: int = DEFAULT_BATCH, holds: Sequence[Hold] = (),
+                   progress: Progress | None = None, commit: bool = True) -> RuleOutcome:
+    """Run one rule: count, then (unless dry) act in batches, committing each so nothing is held long or lost."""
+    period = period_for(profile, rule)
+    if period is None:
         if progress:
-            progress(f"[{index}/{len(rules)}] {rule.category} ({rule.table})")
-        cutoff = cutoff_for(profile, rule, now)
-        if cutoff is None:
-            lines.append(PurgeLine(category=rule.category, table=rule.table, cutoff=None, count=0, deleted=False,
-                                   skipped="no retention period for this category in the register profile"))
-            continue
-        count = await (rule.count if dry_run else rule.delete)(session, cutoff)
-        lines.append(PurgeLine(category=rule.category, table=rule.table, cutoff=cutoff, count=count,
-                               deleted=not dry_run))
-    audit.record(session, actor=actor, action="retention.purge", details={
-        "dry_run": dry_run, "counts": {f"{line.category}/{line.table}": line.count for line in lines}})
-    return lines
+            progress(rule, 0, 0)
+        return RuleOutcome(rule, None, None, note="no retention period for this category in the register profile")
+    bound = bound_for(profile, period, now)
+    run = RuleRun(bound=bound, start=period.start, now=now, batch=batch, holds=tuple(holds))
+    total = await rule.count(session, run)
+    outcome = RuleOutcome(rule, period, bound, skipped=await rule.skipped(session, run) if rule.skipped else {})
+    if progress:
+        progress(rule, 0, total)
+    if dry_run:
+        outcome.acted = total
+        if progress:
+            progress(rule, total, total)
+        return outcome
+    while True:
+        done = await rule.act(session, run)
+        outcome.acted += done
+        if commit:
+            await session.commit()
+        if progress:
+            progress(rule, outcome.acted, max(total, outcome.acted))
+        if done < batch:
+            return outcome
 
+
+
+
+async def purge(session: AsyncSession, *, rules: Sequence[RetentionRule], dry_run: bool, holds: Sequence[Hold] = (),
+                now: datetime | None = None, batch: int = DEFAULT_BATCH, actor: Principal = SYSTEM,
+                progress: Progress | None = None, commit: bool = True) -> list[RuleOutcome]:
+    """Apply every rule (or, dry, only count); one audit entry per category with its counts, no personal data.
+
+    `now` may be a later date only in a dry run: what the rules will have removed by then.
+    """
+    profile = await current_profile(session)
+    moment = now or clock.utcnow()
+    outcomes = []
+    for rule in rules:
+        outcomes.append(await run_rule(session, rule, profile=profile, now=moment, dry_run=dry_run, batch=batch,
+                                       holds=holds, progress=progress, commit=commit))
+    by_category: dict[str, list[RuleOutcome]] = {}
+    for outcome in outcomes:
+        by_category.setdefault(outcome.rule.category, []).append(outcome)
+    for category, parts in by_category.items():
+        audit.record(session, actor=actor, action="retention.purge", resource_type="data_category", details={
+            "category": category, "dry_run": dry_run, "as_of": moment.isoformat(),
+            "tables": {o.rule.table: {"action": o.rule.action.value, "acted": o.acted, "skipped": o.skipped,
+                                      "bound": o.bound.isoformat() if o.bound else None} for o in parts}})
+    if commit:
+        await session.commit()
+    return outcomes
+
+
+# "rekisteri purge" in ASCII, folded to a signed 64-bit key (the migration lock uses another).
+PURGE_LOCK_KEY = int.from_bytes(b"rk-purge", "big") - 2**63
+
+
+class PurgeRunning(Conflict):
+    """Another purge holds the lock."""
+
+
+async def purge_job(database: Database, *, rules: Sequence[RetentionRule], holds: Sequence[Hold], dry_run: bool,
+                    now: datetime | None = None, batch: int = DEFAULT_BATCH,
+                    progress: Progress | None = None) -> list[RuleOutcome]:
+    """`rekisteri purge`: on PostgreSQL under a session advisory lock, so two purges never act at once."""
+    async with database.engine.connect() as lock:
+        locking = lock.dialect.name == "postgresql" and not dry_run
+        if locking:
+            got = (await lock.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": PURGE_LOCK_KEY})).scalar()
+            await lock.commit()
+            if not got:
+                raise PurgeRunning("another purge is running; nothing was done (try again when it has finished)")
+        try:
+            async with database.sessionmaker() as session:
+                return await purge(session, rules=rules, holds=holds, dry_run=dry_run, now=now, batch=batch,
+                                   progress=progress)
+        finally:
+            if locking:
+                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PURGE_LOCK_KEY})
+                await lock.commit()

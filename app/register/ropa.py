@@ -1,11 +1,14 @@
-"""The record of processing activities (GDPR Art. 30(1)) and which tables hold which data category.
+"""The record of processing activities (GDPR Art. 30(1)).
 
-Every table in `Base.metadata` must be listed in `PERSONAL_DATA_TABLES` (with the data category of the
-register profile that covers it) or in `NON_PERSONAL_TABLES`; a test fails otherwise, so a module that
-adds a table adds it here too.
+Which tables hold a data category comes from the retention rules the domains declare (`app.wiring`), so the
+record names the same tables the purge acts on; `tests/test_wiring.py` fails when a table holding personal data
+has neither a rule nor an erasure step.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from app.register.schemas import (
     EU_EEA,
@@ -20,44 +23,8 @@ from app.register.schemas import (
 )
 from app.register.statement import marketing_channels
 
-PERSONAL_DATA_TABLES: dict[str, str] = {
-    "user_account": "staff_accounts",
-    "api_client": "staff_accounts",  # names the person or system a client speaks for, and who created it
-    "register_version": "staff_accounts",  # who wrote each version
-    "login_throttle": "login_attempts",  # keyed by the login name (an email address)
-    "audit_entry": "audit_log",
-    "audit_subject": "audit_log",
-    "audit_pending": "audit_log",  # entries written and not yet sealed into the chain (about a second's worth)
-    "outbox_message": "customer_relationship",  # notices and callbacks on their way: recipient and text
-    "registrant": "contact_details",
-    "registrant_ref": "contact_details",  # an external system's id of the person
-    "registrant_customer_type": "customer_relationship",
-    "registrant_history": "contact_details",  # old and new values of each change
-    "guardian_link": "contact_details",  # who is a child's guardian (361/1983), since when, from where
-    "relationship_record": "customer_relationship",  # orders, lessons, answers...; invoices: accounting_vouchers
-    "idempotency_key": "api_replays",  # the stored first response of a retried POST, kept a day
-    "consent_event": "consents",
-    "consent_state": "consents",
-    "optout_use": "consents",  # which registrant used a one-click opt-out link, when
-    "subject_request": "contact_details",  # the requester's name and contacts, the changes asked for
-    "subject_request_event": "customer_relationship",  # each transition of a request
-    "subject_request_package": "customer_relationship",  # the frozen copy of everything held on the person
-    "subject_request_confirmation": "contact_details",  # where a confirmation link went (masked)
-    # Waitlist data is the singing school's `waitlist_entries` category (its retention rule uses that code), but
-    # the map must name a category both example profiles have: names, the guardian, email and phone are contact
-    # details; who was notified of which slot is customer relationship.
-    "waitlist_entry": "contact_details",
-    "waitlist_entry_tag": "contact_details",
-    "waitlist_notification": "customer_relationship",  # the slot and message; who sent it
-    "waitlist_delivery": "customer_relationship",
-}
-
-NON_PERSONAL_TABLES: frozenset[str] = frozenset({
-    "audit_head",  # the chain's first and last sequence numbers and hashes
-    "audit_checkpoint",  # signed sequence numbers and hashes of the chain's head
-    "audit_purge_permit",  # an empty flag table the retention purge fills inside its own transaction
-})
-
+if TYPE_CHECKING:
+    from app.register.retention import RetentionRule
 
 def _recipient(recipient: Recipient) -> RopaRecipient:
     return RopaRecipient(name=recipient.name, role=recipient.role, location=recipient.location,
@@ -72,13 +39,13 @@ def _purpose(purpose: Purpose) -> RopaPurpose:
                        marketing_channels=marketing_channels(purpose) if purpose.direct_marketing else None)
 
 
-def build(version: RegisterVersionRead) -> RopaRead:
-    """Art. 30(1) (a)-(g) from one version of the profile and the table mapping above."""
+def build(version: RegisterVersionRead, *, rules: Sequence[RetentionRule]) -> RopaRead:
+    """Art. 30(1) (a)-(g) from one version of the profile and the domains' retention rules."""
     profile = version.profile
     categories = [
         RopaCategory(code=c.code, name=c.name, data_subjects=c.data_subjects, retention=c.retention,
                      legal_basis=c.legal_basis, statute=c.statute,
-                     tables=sorted(t for t, code in PERSONAL_DATA_TABLES.items() if code == c.code))
+                     tables=sorted({t for rule in rules if rule.category == c.code for t in rule.tables}))
         for c in profile.data_categories
     ]
     recipients = [_recipient(r) for r in profile.recipients]

@@ -66,6 +66,6 @@ async def get_statement(
 
 
 @router.get("/ropa", status_code=200, response_model=RopaRead, responses=problem_responses(401, 403, 404))
-async def get_ropa(actor: RopaReader, session: SessionDep) -> RopaRead:
+async def get_ropa(actor: RopaReader, session: SessionDep, wiring: WiringDep) -> RopaRead:
     """The record of processing activities of GDPR Art. 30(1), items (a) to (g)."""
-    return await service.ropa(session, actor=actor)
+    return await service.ropa(session, actor=actor, rules=wiring.retention_rules)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -203,6 +203,24 @@ class Purpose(RequestModel):
         return value
 
 
+class StartEvent(StrEnum):
+    """What a retention period is counted from (the statement names it in fi/en/sv)."""
+
+    relationship_end = "relationship_end"  # the later of the last sale or lesson and the end of the last contract
+    last_use = "last_use"
+    collected = "collected"
+    course_end = "course_end"
+    # Kirjanpitolaki 1336/1997 2:10 §: vouchers from the end of the year in which the financial period ended,
+    # the books from the end of the financial period itself.
+    financial_year_end = "financial_year_end"
+    financial_period_end = "financial_period_end"
+    withdrawal = "withdrawal"  # a consent withdrawn, or an objection whose person is no longer in the register
+    joining = "joining"
+    leaving = "leaving"
+    completion = "completion"
+    deactivation = "deactivation"
+
+
 class DataCategory(RequestModel):
     """A kind of personal data, with how long it is kept."""
 
@@ -212,6 +230,9 @@ class DataCategory(RequestModel):
     data_subjects: list[Code] = Field(default_factory=list, max_length=20)
     retention: IsoDuration
     retention_trigger: LocalizedText | None = None
+    # Which start event the period counts from, where the category's rule offers a choice (e.g. a waitlist
+    # entry's joining or leaving); None: the rule's own.
+    retention_start: StartEvent | None = None
     legal_basis: LegalBasis
     # For legal_obligation: the statute and the shortest period it requires; purge never goes below it.
     statute: ShortText | None = None
@@ -353,6 +374,15 @@ class RightsPolicy(RequestModel):
         return self.identity_methods.get(request_type) or list(IdentityMethod)
 
 
+def _month_day(value: str) -> str:
+    month, day = (int(part) for part in value.split("-"))
+    try:
+        date(2001, month, day)  # a common year: 29 February is not the last day of every period
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a day of every year (MM-DD, e.g. 12-31 or 04-30)") from exc
+    return value
+
+
 def _unique_codes(items: list[Any], what: str) -> list[Any]:
     seen: set[str] = set()
     for index, item in enumerate(items):
@@ -391,6 +421,10 @@ class RegisterProfile(RequestModel):
     sale_record_types: list[SaleRecordType] = Field(default_factory=list, max_length=9)
     # The waitlist's name in its notices and unsubscribe page (e.g. "UniikkiLista"); default: the purpose's name.
     waitlist_name: NoticeText | None = None
+    # The last day of the financial period (tilikausi), MM-DD: Kirjanpitolaki 1336/1997 2:10 § counts the
+    # accounting material's periods from it.
+    financial_period_end: Annotated[line(5, pattern=r"^[01][0-9]-[0-3][0-9]$"),
+                                    AfterValidator(_month_day)] = "12-31"
 
     @field_validator("data_subjects")
     @classmethod
@@ -510,16 +544,3 @@ class RopaRead(ResponseModel):
     e_third_country_transfers: list[RopaRecipient]
     f_erasure_time_limits: dict[str, str]
     g_security_measures: list[LocalizedText]
-
-
-class PurgeLine(ResponseModel):
-    """What the retention job did, or would do, to one category."""
-
-    category: str
-    table: str
-    cutoff: datetime | None
-    count: int
-    deleted: bool
-    skipped: str | None = None
-
-

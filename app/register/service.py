@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +34,7 @@ from app.register.schemas import (
 )
 
 if TYPE_CHECKING:
+    from app.register.retention import RetentionRule
     from app.wiring import Wiring
 
 DEFAULT_GUARDIAN_AGE = 13
@@ -220,9 +221,9 @@ async def statement(session: AsyncSession, *, lang: str, fmt: str) -> rendering.
     return rendering.render(_read(version), lang=lang, fmt=fmt)
 
 
-async def ropa(session: AsyncSession, *, actor: Principal) -> RopaRead:
+async def ropa(session: AsyncSession, *, actor: Principal, rules: Sequence[RetentionRule]) -> RopaRead:
     """The record of processing activities (Art. 30(1)); reading it is audited."""
-    record = ropa_record.build(_read(await _latest_version(session)))
+    record = ropa_record.build(_read(await _latest_version(session)), rules=rules)
     audit.record(session, actor=actor, action="register.ropa.read", resource_type="register_version",
                  resource_id=record.version)
     return record

@@ -140,6 +140,8 @@ class RelationshipRecord(IdMixin, Base):
     registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrant.id"))
     type: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[datetime]
+    # The end of the contract, season or course the record starts; the customer relationship lasts until then.
+    ends_at: Mapped[datetime | None]
     source: Mapped[str] = mapped_column(String(64))
     external_id: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,41 +1,133 @@
-"""Retention rules for relationship records, run by `rekisteri purge`."""
+"""Retention of the registrants domain: contact details and relationship records (GDPR Art. 5(1)(e)).
+
+The customer relationship ends at the later of the person's last record (a sale, a lesson, an answer...) and the
+end of their last contract or course (`ends_at`); contact details and relationship records are kept the
+profile's period from then. Accounting material follows Kirjanpitolaki 1336/1997 2:10 §: vouchers (tositteet)
+six years from the end of the year in which the financial period ended, the books (kirjanpito) ten years from
+the end of the financial period; the profile may keep them longer, never shorter.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.register.retention import RetentionRule
-from app.registrants.models import RelationshipRecord
+from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held
+from app.register.schemas import StartEvent
+from app.registrants.models import (
+    Registrant,
+    RegistrantCustomerType,
+    RegistrantHistory,
+    RegistrantRef,
+    RegistrantStatus,
+    RelationshipRecord,
+)
 
-REC = RelationshipRecord.__table__
-_NEWER = REC.alias("newer")
+R, REC = Registrant.__table__, RelationshipRecord.__table__
+REF, CT, HIST = RegistrantRef.__table__, RegistrantCustomerType.__table__, RegistrantHistory.__table__
+_LATER, _RESTRICTED = REC.alias("later"), R.alias("restricted")
+PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
+                   "phone", "address", "attention")
+LEGAL_HOLD = "legal hold (GDPR Art. 17(3)(b))"
 
-
-def _customer_gone(cutoff: datetime) -> ColumnElement[bool]:
-    # "Kept N years after the customer relationship ends": a record goes only once the registrant has had
-    # no record at all since the cutoff, so an ongoing customer's history stays whole.
-    newer = exists().where(_NEWER.c.registrant_id == REC.c.registrant_id, _NEWER.c.occurred_at >= cutoff)
-    return and_(REC.c.data_category == "customer_relationship", REC.c.occurred_at < cutoff, ~newer)
-
-
-def _voucher_expired(cutoff: datetime) -> ColumnElement[bool]:
-    # The Accounting Act counts from the end of the financial year: a voucher goes when its year ended
-    # before the cutoff, i.e. it is from a year before the cutoff's year.
-    return and_(REC.c.data_category == "accounting_vouchers",
-                REC.c.occurred_at < datetime(cutoff.year, 1, 1, tzinfo=UTC))
-
-
-def _rule(category: str, condition) -> RetentionRule:
-    async def count(session: AsyncSession, cutoff: datetime) -> int:
-        return (await session.execute(select(func.count()).select_from(REC).where(condition(cutoff)))).scalar_one()
-
-    async def remove(session: AsyncSession, cutoff: datetime) -> int:
-        return (await session.execute(delete(REC).where(condition(cutoff)))).rowcount or 0
-
-    return RetentionRule(category=category, table="relationship_record", count=count, delete=remove)
+# GDPR Art. 18(1): restricted data may only be stored; the purge leaves it for staff to decide.
+RESTRICTED = Hold("restriction (GDPR Art. 18)",
+                  lambda registrant_id: exists().where(_RESTRICTED.c.id == registrant_id,
+                                                       _RESTRICTED.c.status == RegistrantStatus.restricted))
 
 
-RULES = (_rule("customer_relationship", _customer_gone), _rule("accounting_vouchers", _voucher_expired))
+def relationship_ongoing(run: RuleRun, registrant_id: Any) -> ColumnElement[bool]:
+    """A record at or after the bound, or a contract running past it: the customer relationship has not ended."""
+    return exists().where(_LATER.c.registrant_id == registrant_id,
+                          or_(_LATER.c.occurred_at >= run.bound, _LATER.c.ends_at >= run.bound))
+
+
+# Contact details: the person's row is blanked (records kept by law and consent proofs still point at it).
+
+def _ended_registrants(run: RuleRun) -> list[ColumnElement[bool]]:
+    return [R.c.status != RegistrantStatus.erased, R.c.created_at < run.bound, ~relationship_ongoing(run, R.c.id)]
+
+
+async def _count_contacts(session: AsyncSession, run: RuleRun) -> int:
+    stmt = select(func.count()).select_from(R).where(
+        *_ended_registrants(run), ~held(run, "contact_details", R.c.id))
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
+    ids = list((await session.execute(select(R.c.id).where(
+        *_ended_registrants(run), ~held(run, "contact_details", R.c.id)).limit(run.batch))).scalars())
+    if not ids:
+        return 0
+    # References go (not hashed, as on erasure): a later push of the same id is a new relationship.
+    for table in (REF, CT, HIST):
+        await session.execute(delete(table).where(table.c.registrant_id.in_(ids)))
+    await session.execute(update(R).where(R.c.id.in_(ids)).values(
+        **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status=RegistrantStatus.erased,
+        version=R.c.version + 1, updated_at=run.now))
+    return len(ids)
+
+
+async def _skipped_contacts(session: AsyncSession, run: RuleRun) -> dict[str, int]:
+    return await count_reasons(session, R, and_(*_ended_registrants(run)), applicable(run, "contact_details", R.c.id))
+
+
+CONTACT_DETAILS = RetentionRule(
+    category="contact_details", table="registrant", starts=(StartEvent.relationship_end,), action=Action.anonymise,
+    count=_count_contacts, act=_anonymise_contacts, skipped=_skipped_contacts,
+    also=("registrant_ref", "registrant_customer_type", "registrant_history"))
+
+
+# Relationship records, one rule per data category they are kept under.
+
+def _past(category: str, start: StartEvent, run: RuleRun) -> ColumnElement[bool]:
+    """Records of the category whose start event lies before the bound."""
+    mine = REC.c.data_category == category
+    if start == StartEvent.relationship_end:
+        return and_(mine, REC.c.occurred_at < run.bound, ~relationship_ongoing(run, REC.c.registrant_id))
+    if start == StartEvent.course_end:
+        return and_(mine, func.coalesce(REC.c.ends_at, REC.c.occurred_at) < run.bound)
+    return and_(mine, REC.c.occurred_at < run.bound)
+
+
+def _records_rule(category: str, *starts: StartEvent, statutory: str | None = None) -> RetentionRule:
+    """A rule for the records kept under one category; a statute's own rule is not stopped by its legal hold."""
+
+    def free(run: RuleRun) -> ColumnElement[bool]:
+        conditions = [_past(category, run.start, run), ~held(run, category, REC.c.registrant_id)]
+        if statutory is None:
+            conditions.append(REC.c.legal_hold.is_(None))
+        return and_(*conditions)
+
+    async def count(session: AsyncSession, run: RuleRun) -> int:
+        return (await session.execute(select(func.count()).select_from(REC).where(free(run)))).scalar_one()
+
+    async def act(session: AsyncSession, run: RuleRun) -> int:
+        ids = select(REC.c.id).where(free(run)).limit(run.batch)
+        return (await session.execute(delete(REC).where(REC.c.id.in_(ids.scalar_subquery())))).rowcount or 0
+
+    async def skipped(session: AsyncSession, run: RuleRun) -> dict[str, int]:
+        reasons = applicable(run, category, REC.c.registrant_id)
+        if statutory is None:
+            reasons.insert(0, (LEGAL_HOLD, REC.c.legal_hold.is_not(None)))
+        return await count_reasons(session, REC, _past(category, run.start, run), reasons)
+
+    return RetentionRule(category=category, table="relationship_record", starts=starts, action=Action.delete,
+                         count=count, act=act, skipped=skipped, legal_minimum=statutory)
+
+
+RULES = (
+    CONTACT_DETAILS,
+    _records_rule("customer_relationship", StartEvent.relationship_end),
+    _records_rule("course_content", StartEvent.course_end),
+    _records_rule("identification_usage", StartEvent.last_use),
+    _records_rule("survey_answers", StartEvent.collected),
+    _records_rule("web_behaviour", StartEvent.collected),
+    _records_rule("profiling_segments", StartEvent.collected),
+    # Kirjanpitolaki 1336/1997 2:10 §.
+    _records_rule("accounting_vouchers", StartEvent.financial_year_end, statutory="P6Y"),
+    _records_rule("accounting_books", StartEvent.financial_period_end, statutory="P10Y"),
+)
+HOLDS = (RESTRICTED,)

@@ -202,6 +202,9 @@ class RecordCreate(RequestModel):
 
     type: RecordType
     occurred_at: Instant
+    ends_at: Instant | None = Field(default=None, description=(
+        "When the contract, season or course this record starts ends: the customer relationship (and its retention "
+        "period) runs at least until then"))
     source: SystemName | None = Field(default=None, description="Defaults to the calling integration's system")
     external_id: ExternalId | None = None
     data: JsonObject = Field(default_factory=dict, description="At most 16 KiB as JSON")
@@ -219,6 +222,7 @@ class RecordRead(ResponseModel):
     registrant_id: uuid.UUID
     type: RecordType
     occurred_at: datetime
+    ends_at: datetime | None = None
     source: str
     external_id: str | None
     data: dict[str, Any]

@@ -402,6 +402,8 @@ async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: 
     row = await visible_registrant(session, actor=actor, registrant_id=registrant_id)
     if row["status"] != RegistrantStatus.active:
         raise Conflict(f"the registrant is {row['status']}; records cannot be added")
+    if data.ends_at is not None and data.ends_at < data.occurred_at:
+        raise Invalid("ends_at is before occurred_at", loc=["body", "ends_at"])
     category = data.data_category or DEFAULT_DATA_CATEGORY[data.type]
     profile = await register.current_profile(session)
     # Retention and the Art. 30 record work per category, so a record must name one the profile defines.
@@ -410,7 +412,7 @@ async def add_record(session: AsyncSession, *, actor: Principal, registrant_id: 
     record_id = uuid.uuid4()
     created = await repo.insert_record(session, values={
         "id": record_id, "registrant_id": registrant_id, "type": data.type, "occurred_at": data.occurred_at,
-        "source": source, "external_id": data.external_id, "data": data.data,
+        "ends_at": data.ends_at, "source": source, "external_id": data.external_id, "data": data.data,
         "data_category": category, "opt_out_offered": data.opt_out_offered,
         "created_by": actor.subject, "created_at": clock.utcnow(),
     })

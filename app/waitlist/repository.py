@@ -408,21 +408,3 @@ async def stats(session: AsyncSession, *, since: datetime, now: datetime) -> dic
             "notices_failed_30d": outcome.get(MessageStatus.failed, 0),
             "notices_pending": outcome.get(MessageStatus.pending, 0) + outcome.get(MessageStatus.sending, 0),
             "unsubscribes_30d": left[1], "unsubscribes_total": left[0]}
-
-
-def _ended_before(cutoff: datetime) -> list[ColumnElement[bool]]:
-    """Ended entries that left before the cutoff."""
-    return [E.c.status.in_(ENDED), E.c.ended_at < cutoff]
-
-
-async def count_ended(session: AsyncSession, cutoff: datetime) -> int:
-    """Ended entries older than the cutoff (the retention job's dry run)."""
-    return (await session.execute(select(func.count()).select_from(E).where(*_ended_before(cutoff)))).scalar_one()
-
-
-async def delete_ended(session: AsyncSession, cutoff: datetime) -> int:
-    """Delete ended entries older than the cutoff, with their tags and deliveries."""
-    old = select(E.c.id).where(*_ended_before(cutoff))
-    await session.execute(delete(TAG).where(TAG.c.entry_id.in_(old)))
-    await session.execute(delete(D).where(D.c.entry_id.in_(old)))
-    return (await session.execute(delete(E).where(*_ended_before(cutoff)))).rowcount

@@ -1,8 +1,3 @@
-from app.db.models import Base
-from app.register.ropa import NON_PERSONAL_TABLES, PERSONAL_DATA_TABLES
-from tests.register.conftest import example
-
-
 class TestGetRopa:
     async def test_anonymous_401(self, client):
         assert (await client.get("/v1/register/ropa")).status_code == 401
@@ -43,22 +38,3 @@ class TestGetRopa:
         assert purposes["newsletter"]["how_to_stop"] == "withdrawal"  # consent-based: withdrawn, not objected to
         assert purposes["newsletter"]["marketing_channels"]["soft_opt_in"] == []
         assert purposes["courses"]["marketing_channels"] is None
-
-
-class TestRopaCoverage:
-    def test_every_table_is_classified(self):
-        tables = set(Base.metadata.tables)
-        unclassified = tables - set(PERSONAL_DATA_TABLES) - NON_PERSONAL_TABLES
-        assert not unclassified, (
-            f"tables {sorted(unclassified)} are in neither PERSONAL_DATA_TABLES nor NON_PERSONAL_TABLES "
-            "of app/register/ropa.py: name the data category that covers each")
-        assert not set(PERSONAL_DATA_TABLES) & NON_PERSONAL_TABLES
-
-    def test_mapping_names_only_existing_tables(self):
-        assert set(PERSONAL_DATA_TABLES) | NON_PERSONAL_TABLES <= set(Base.metadata.tables)
-
-    def test_each_example_profile_covers_every_personal_data_table(self):
-        for name in ("uniikkiaani", "selfluencer"):
-            categories = {c["code"] for c in example(name)["data_categories"]}
-            missing = {t: c for t, c in PERSONAL_DATA_TABLES.items() if c not in categories}
-            assert not missing, f"profile {name} has no data category for {missing}"
