@@ -17,5 +17,6 @@ async def _delete_audit(session: AsyncSession, run: RuleRun) -> int:
     return await audit.purge_before(session, cutoff=run.bound, limit=run.batch)
 
 
+# audit_pending holds entries only until the sequencer seals them into the chain (about a second's worth).
 RULES = (RetentionRule(category="audit_log", table="audit_entry", starts=(StartEvent.collected,), action=Action.delete,
-                       count=_count_audit, act=_delete_audit, also=("audit_subject",)),)
+                       count=_count_audit, act=_delete_audit, also=("audit_subject", "audit_pending")),)

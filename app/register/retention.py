@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import service as audit
 from app.auth.principal import SYSTEM, Principal
 from app.core import clock
+from app.core.humanize import duration_words
 from app.core.errors import Conflict
 from app.db.session import Database
 from app.register.schemas import LegalBasis, RegisterProfile, StartEvent
-from app.register.service import current_profile
 
 DEFAULT_BATCH = 5000
 DEFAULT_ZONE = "Europe/Helsinki"
@@ -141,6 +141,57 @@ def period_for(profile: RegisterProfile | None, rule: RetentionRule) -> Period |
     return Period(max(durations, key=_length), start, found.statute)
 
 
+# The start event in words, after the duration ("3 vuotta asiakassuhteen päättymisestä"), in each language.
+START_WORDS: dict[StartEvent, dict[str, str]] = {
+    StartEvent.relationship_end: {"fi": "asiakassuhteen päättymisestä", "en": "after the customer relationship ends",
+                                  "sv": "efter att kundförhållandet har upphört"},
+    StartEvent.last_use: {"fi": "viimeisestä käytöstä", "en": "after the last use",
+                          "sv": "efter den senaste användningen"},
+    StartEvent.collected: {"fi": "tietojen keräämisestä", "en": "after the data is collected",
+                           "sv": "efter att uppgifterna samlades in"},
+    StartEvent.course_end: {"fi": "kurssin päättymisestä", "en": "after the course ends",
+                            "sv": "efter att kursen har avslutats"},
+    StartEvent.financial_year_end: {"fi": "sen vuoden lopusta, jonka aikana tilikausi päättyi",
+                                    "en": "from the end of the year in which the financial period ended",
+                                    "sv": "från utgången av det år då räkenskapsperioden gick ut"},
+    StartEvent.financial_period_end: {"fi": "tilikauden päättymisestä", "en": "from the end of the financial period",
+                                      "sv": "från räkenskapsperiodens utgång"},
+    StartEvent.withdrawal: {"fi": "suostumuksen peruuttamisesta tai muusta päättymisestä",
+                            "en": "after the consent is withdrawn or otherwise ends",
+                            "sv": "efter att samtycket har återkallats eller annars upphört"},
+    StartEvent.joining: {"fi": "listalle liittymisestä", "en": "after joining the list",
+                         "sv": "efter anslutningen till listan"},
+    StartEvent.leaving: {"fi": "listalta poistumisesta", "en": "after leaving the list",
+                         "sv": "efter att personen har lämnat listan"},
+    StartEvent.completion: {"fi": "asian käsittelyn päättymisestä", "en": "after the matter is closed",
+                            "sv": "efter att ärendet har avslutats"},
+    StartEvent.deactivation: {"fi": "käyttöoikeuden päättymisestä", "en": "after access ends",
+                              "sv": "efter att åtkomsten har upphört"},
+}
+
+
+def period_words(period: Period, lang: str) -> str:
+    """The period and its start event in words: "3 years after the customer relationship ends" (GDPR Art. 13(2)(a))."""
+    return f"{duration_words(period.duration, lang)} {START_WORDS[period.start][lang]}"
+
+
+def category_periods(profile: RegisterProfile, rules: Sequence[RetentionRule]) -> dict[str, Period]:
+    """Each profile category's period and start event, as its rule applies them (the first rule naming it)."""
+    found: dict[str, Period] = {}
+    for rule in rules:
+        if rule.category not in found and profile.category(rule.category) is not None:
+            period = period_for(profile, rule)
+            if period is not None:
+                found[rule.category] = period
+    return found
+
+
+def uncovered(profile: RegisterProfile, rules: Sequence[RetentionRule]) -> list[tuple[int, str]]:
+    """The profile's categories (index, code) that no rule enforces: their promise would be kept by nobody."""
+    enforced = {rule.category for rule in rules}
+    return [(i, c.code) for i, c in enumerate(profile.data_categories) if c.code not in enforced]
+
+
 def _length(duration: str) -> timedelta:
     anchor = datetime(2000, 1, 1)
     return (anchor + isodate.parse_duration(duration)) - anchor
@@ -248,6 +299,8 @@ async def purge(session: AsyncSession, *, rules: Sequence[RetentionRule], dry_ru
 
     `now` may be a later date only in a dry run: what the rules will have removed by then.
     """
+    from app.register.service import current_profile  # noqa: PLC0415 - the service renders periods with this module
+
     profile = await current_profile(session)
     moment = now or clock.utcnow()
     outcomes = []

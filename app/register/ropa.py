@@ -8,8 +8,10 @@ has neither a rule nor an erasure step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from app.core.humanize import LANGUAGES
+from app.register import retention
+from app.register.retention import RetentionRule
 from app.register.schemas import (
     EU_EEA,
     LegalBasis,
@@ -22,9 +24,6 @@ from app.register.schemas import (
     RopaRecipient,
 )
 from app.register.statement import marketing_channels
-
-if TYPE_CHECKING:
-    from app.register.retention import RetentionRule
 
 def _recipient(recipient: Recipient) -> RopaRecipient:
     return RopaRecipient(name=recipient.name, role=recipient.role, location=recipient.location,
@@ -42,8 +41,13 @@ def _purpose(purpose: Purpose) -> RopaPurpose:
 def build(version: RegisterVersionRead, *, rules: Sequence[RetentionRule]) -> RopaRead:
     """Art. 30(1) (a)-(g) from one version of the profile and the domains' retention rules."""
     profile = version.profile
+    periods = retention.category_periods(profile, rules)
     categories = [
-        RopaCategory(code=c.code, name=c.name, data_subjects=c.data_subjects, retention=c.retention,
+        RopaCategory(code=c.code, name=c.name, data_subjects=c.data_subjects,
+                     retention=periods[c.code].duration if c.code in periods else c.retention,
+                     start_event=periods[c.code].start if c.code in periods else None,
+                     retention_words={lang: retention.period_words(periods[c.code], lang) for lang in LANGUAGES}
+                     if c.code in periods else {},
                      legal_basis=c.legal_basis, statute=c.statute,
                      tables=sorted({t for rule in rules if rule.category == c.code for t in rule.tables}))
         for c in profile.data_categories
@@ -58,6 +62,6 @@ def build(version: RegisterVersionRead, *, rules: Sequence[RetentionRule]) -> Ro
         c_data_categories=categories,
         d_recipients=recipients,
         e_third_country_transfers=[r for r in recipients if r.third_country],
-        f_erasure_time_limits={c.code: c.retention for c in profile.data_categories},
+        f_erasure_time_limits={c.code: c.retention_words.get("en") or c.retention for c in categories},
         g_security_measures=profile.security_measures,
     )

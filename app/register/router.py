@@ -57,11 +57,12 @@ async def get_register_version(number: Annotated[Int32, Path()], _: RegisterRead
             responses={**_STATEMENT_CONTENT, **problem_responses(404, 422)}, openapi_extra={"security": []})
 async def get_statement(
     session: SessionDep,
+    wiring: WiringDep,
     lang: Annotated[Literal["fi", "en"], Query(description="Language; Finnish by default")] = "fi",
     fmt: Annotated[Literal["html", "md", "json"], Query(alias="format", description="html, md or json")] = "html",
 ) -> Response:
     """The public privacy statement (tietosuojaseloste), rendered from the current profile; no login needed."""
-    rendered = await service.statement(session, lang=lang, fmt=fmt)
+    rendered = await service.statement(session, lang=lang, fmt=fmt, rules=wiring.retention_rules)
     return Response(rendered.content, media_type=rendered.media_type)
 
 

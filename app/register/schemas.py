@@ -517,6 +517,9 @@ class RopaCategory(ResponseModel):
     data_subjects: list[str]
     tables: list[str]
     retention: str
+    # (f): what the period is counted from, and the period in words, as the retention rule enforces it.
+    start_event: StartEvent | None = None
+    retention_words: dict[str, str] = Field(default_factory=dict)
     legal_basis: LegalBasis
     statute: str | None = None
 

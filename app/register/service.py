@@ -22,7 +22,9 @@ from app.core.errors import Conflict, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox.urls import validate_callback_url
 from app.register import repository as repo
+from app.register import retention
 from app.register import ropa as ropa_record
+from app.register.retention import RetentionRule
 from app.register import statement as rendering
 from app.register.models import RegisterVersion
 from app.register.schemas import (
@@ -34,7 +36,6 @@ from app.register.schemas import (
 )
 
 if TYPE_CHECKING:
-    from app.register.retention import RetentionRule
     from app.wiring import Wiring
 
 DEFAULT_GUARDIAN_AGE = 13
@@ -174,10 +175,20 @@ async def _check_recipient_callbacks(profile: RegisterProfile, allowlist: Iterab
                                         loc=["body", "recipients", i, "callback_url"])
 
 
+def _check_retention_rules(profile: RegisterProfile, rules: Sequence[RetentionRule]) -> None:
+    """A category whose period no rule enforces would be a promise nobody keeps (GDPR Art. 5(1)(e), 13(2)(a))."""
+    missing = retention.uncovered(profile, rules)
+    if missing:
+        raise Invalid("no retention rule enforces the data categories " + ", ".join(c for _, c in missing) +
+                      "; use a category the service enforces (see docs/operating.md#retention)",
+                      loc=["body", "data_categories", missing[0][0], "code"])
+
+
 async def put_profile(session: AsyncSession, *, actor: Principal, profile: RegisterProfile,
                       wiring: Wiring, allowlist: Iterable[str] = ()) -> RegisterVersionRead:
     """Write the profile as a new version; deleting a purpose in use or an unsafe callback URL is refused."""
     await _check_recipient_callbacks(profile, allowlist)
+    _check_retention_rules(profile, wiring.retention_rules)
     previous = await repo.latest(session)
     if previous is not None:
         await _refuse_deleting_used_purposes(session, old=RegisterProfile.model_validate(previous.document),
@@ -215,10 +226,17 @@ def parse_profile_file(path: Path) -> RegisterProfile:
         raise Invalid(f"profile {path} is invalid: {detail}", errors=errors) from exc
 
 
-async def statement(session: AsyncSession, *, lang: str, fmt: str) -> rendering.Rendered:
-    """The public privacy statement of the current profile."""
-    version = await _latest_version(session)
-    return rendering.render(_read(version), lang=lang, fmt=fmt)
+async def statement(session: AsyncSession, *, lang: str, fmt: str,
+                    rules: Sequence[RetentionRule] = ()) -> rendering.Rendered:
+    """The public privacy statement of the current profile; periods in the words of the rules that enforce them."""
+    version = _read(await _latest_version(session))
+    return rendering.render(version, lang=lang, fmt=fmt, periods=retention_words(version.profile, rules, lang))
+
+
+def retention_words(profile: RegisterProfile, rules: Sequence[RetentionRule], lang: str) -> dict[str, str]:
+    """Each category's period and start event in words, from its rule (GDPR Art. 13(2)(a), 30(1)(f), 15(1)(d))."""
+    return {code: retention.period_words(period, lang)
+            for code, period in retention.category_periods(profile, rules).items()}
 
 
 async def ropa(session: AsyncSession, *, actor: Principal, rules: Sequence[RetentionRule]) -> RopaRead:

@@ -157,12 +157,11 @@ def _transfers(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
     return items
 
 
-def _retention(p: RegisterProfile, t: dict[str, Any], lang: str) -> list[str]:
+def _retention(p: RegisterProfile, t: dict[str, Any], lang: str, periods: dict[str, str]) -> list[str]:
+    """Each category's period and its start event, in the words of the rule that enforces it (Art. 13(2)(a))."""
     items = []
     for c in p.data_categories:
-        line = f"{getattr(c.name, lang)}: {human_duration(c.retention, t)}"
-        if c.retention_trigger:
-            line += f" {getattr(c.retention_trigger, lang)}"
+        line = f"{getattr(c.name, lang)}: {periods.get(c.code) or human_duration(c.retention, t)}"
         if c.statute:
             line += f" ({t['statute']}: {c.statute})"
         items.append(line + ".")
@@ -191,8 +190,9 @@ def _rights(p: RegisterProfile, t: dict[str, Any], lang: str) -> tuple[list[str]
     return paragraphs, objectable
 
 
-def build(version: RegisterVersionRead, *, lang: str) -> StatementRead:
-    """The statement of one version of the profile, in one language, as structured data."""
+def build(version: RegisterVersionRead, *, lang: str, periods: dict[str, str] | None = None) -> StatementRead:
+    """The statement of one version of the profile, in one language, as structured data; `periods` gives each
+    category's period in words as its retention rule counts it."""
     p, t = version.profile, TEXTS[lang]
     h = t["headings"]
     rights, objectable = _rights(p, t, lang)
@@ -214,7 +214,7 @@ def build(version: RegisterVersionRead, *, lang: str) -> StatementRead:
         section("disclosures", note + ([] if disclosures or note else [t["no_disclosures"]]), disclosures),
         section("transfers", [] if transfers else [t["no_transfers"]], transfers),
         section("security", items=[getattr(s, lang) for s in p.security_measures]),
-        section("retention", items=_retention(p, t, lang)),
+        section("retention", items=_retention(p, t, lang, periods or {})),
         section("rights", rights, objectable),
         section("cookies", [getattr(p.cookies, lang) if p.cookies else t["no_cookies"]]),
     ]
@@ -225,9 +225,9 @@ def build(version: RegisterVersionRead, *, lang: str) -> StatementRead:
                          updated_at=at, law=f"{t['law']} {updated}", sections=sections)
 
 
-def render(version: RegisterVersionRead, *, lang: str, fmt: str) -> Rendered:
+def render(version: RegisterVersionRead, *, lang: str, fmt: str, periods: dict[str, str] | None = None) -> Rendered:
     """The statement in one language and format (html, md or json)."""
-    document = build(version, lang=lang)
+    document = build(version, lang=lang, periods=periods)
     if fmt == "json":
         return Rendered(document.model_dump_json(), FORMATS[fmt])
     template = _environment().get_template(f"statement.{fmt}.j2")

@@ -28,6 +28,8 @@ from app.core.csvcells import csv_text
 from app.consents.models import ConsentEvent
 from app.core.humanize import LANGUAGES, duration_words
 from app.consents import repository as consents_repo
+from app.register import retention
+from app.register.retention import RetentionRule
 from app.register.schemas import EU_EEA, RegisterProfile
 from app.register.texts import TEXTS as STATEMENT_TEXTS
 from app.registrants import repository as registrants_repo
@@ -184,8 +186,10 @@ def _localized(value: Any) -> dict[str, str] | None:
     return {"fi": value.fi, "en": value.en} if value is not None else None
 
 
-def information(profile: RegisterProfile, version: int) -> dict[str, Any]:
-    """The Art. 15(1)-(2) information, from the profile version in force."""
+def information(profile: RegisterProfile, version: int, rules: Sequence[RetentionRule] = ()) -> dict[str, Any]:
+    """The Art. 15(1)-(2) information, from the profile version in force; each category's period and its start
+    event (Art. 15(1)(d)) in the words of the rule that enforces it, as the statement and the Art. 30 record say."""
+    periods = retention.category_periods(profile, rules)
     rights = {key: {lang: STATEMENT_TEXTS[lang]["rights"][key] for lang in ("fi", "en")} for key in _RIGHTS}
     return {
         "profile_version": version,
@@ -194,22 +198,31 @@ def information(profile: RegisterProfile, version: int) -> dict[str, Any]:
         "purposes": [{"code": p.code, "name": _localized(p.name), "legal_basis": p.legal_basis.value,
                       "description": _localized(p.description), "data_categories": p.data_categories}
                      for p in profile.purposes if not p.retired],
-        "data_categories": [{"code": c.code, "name": _localized(c.name), "retention": c.retention,
-                             "retention_words": {lang: duration_words(c.retention, lang) for lang in LANGUAGES},
-                             "retention_trigger": _localized(c.retention_trigger),
-                             "legal_basis": c.legal_basis.value, "statute": c.statute}
-                            for c in profile.data_categories],
+        "data_categories": [_category(c, periods.get(c.code)) for c in profile.data_categories],
         "recipients": [{"name": r.name, "role": r.role.value, "purpose": _localized(r.purpose), "location": r.location,
                         "third_country": r.location not in EU_EEA,
                         "safeguard": r.safeguard.value if r.safeguard else None,
                         "safeguard_note": _localized(r.safeguard_note)} for r in profile.recipients],
-        "retention": {c.code: c.retention for c in profile.data_categories},
+        "retention": {c.code: periods[c.code].duration if c.code in periods else c.retention
+                      for c in profile.data_categories},
         "sources": [_localized(s) for s in profile.sources],
         "rights": rights,
         "automated_decision_making": {"used": False, **TEXTS["automated_decision_making"]},
         "complaint_authority": TEXTS["complaint"],
         "time_zone": profile.rights_policy.time_zone,
     }
+
+
+def _category(category: Any, period: retention.Period | None) -> dict[str, Any]:
+    """A data category with its period: as its rule counts it, or (no rule) as the profile words it."""
+    base = {"code": category.code, "name": _localized(category.name), "legal_basis": category.legal_basis.value,
+            "statute": category.statute}
+    if period is None:
+        return {**base, "retention": category.retention,
+                "retention_words": {lang: duration_words(category.retention, lang) for lang in LANGUAGES},
+                "retention_trigger": _localized(category.retention_trigger)}
+    return {**base, "retention": period.duration, "start_event": period.start.value,
+            "retention_words": {lang: retention.period_words(period, lang) for lang in LANGUAGES}}
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,7 @@ class Built:
 
 
 async def build(session: AsyncSession, *, request: RowMapping, profile: RegisterProfile, profile_version: int,
-                now: datetime, sections: Sequence[PackageSection]) -> Built:
+                now: datetime, sections: Sequence[PackageSection], rules: Sequence[RetentionRule] = ()) -> Built:
     """Build the package of a request (access: everything; portability: what the person provided)."""
     registrant_id = request["registrant_id"]
     row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
@@ -246,7 +259,7 @@ async def build(session: AsyncSession, *, request: RowMapping, profile: Register
         body["left_out"] = left_out + [{"category": code, "reason": basis}
                                        for code, basis in sorted(kept_elsewhere.items())]
     else:
-        body["information"] = information(profile, profile_version)
+        body["information"] = information(profile, profile_version, rules)
         body["consultation_log"] = await consultations(session, registrant_id)
         body["change_history"] = await change_history(session, registrant_id)
         # CJEU C-154/21: the actual recipients by name; here the systems that received the person's data.

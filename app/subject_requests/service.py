@@ -98,7 +98,7 @@ async def _freeze_package(session: AsyncSession, ctx: CompletionContext) -> dict
     """Build the access or portability package and store it, frozen, with the request."""
     built = await packaging.build(session, request=ctx.request, profile=ctx.profile,
                                   profile_version=ctx.profile_version, now=ctx.now,
-                                  sections=ctx.wiring.package_sections)
+                                  sections=ctx.wiring.package_sections, rules=ctx.wiring.retention_rules)
     await repo.save_package(session, values={
         "request_id": ctx.request["id"], "format_version": packaging.FORMAT_VERSION, "generated_at": ctx.now,
         "sha256": built.sha256, "language": built.language, "content": built.content})

@@ -309,3 +309,43 @@ class TestCli:
             assert await retention.purge_job(database, rules=[], holds=[], dry_run=False) == []
         finally:
             await database.engine.dispose()
+
+
+class TestOneSourceForPeriods:
+    """GDPR Art. 13(2)(a), 30(1)(f), 15(1)(d): the statement, the record and the package say what the rules do."""
+
+    @pytest.mark.parametrize("name", ["uniikkiaani", "selfluencer"])
+    async def test_statement_record_and_package_agree(self, app, client, controller, current, name):
+        from app.register.retention import category_periods, period_words  # noqa: PLC0415
+        from app.subject_requests.package import information  # noqa: PLC0415
+
+        await current(name)
+        profile = RegisterProfile.model_validate(example(name))
+        rules = app.state.wiring.retention_rules
+        periods = category_periods(profile, rules)
+        assert set(periods) == {c.code for c in profile.data_categories}  # every category is enforced
+        ropa = {c["code"]: c for c in (await client.get("/v1/register/ropa", headers=controller.headers))
+                .json()["c_data_categories"]}
+        package = {c["code"]: c for c in information(profile, 1, rules)["data_categories"]}
+        for lang in ("fi", "en"):
+            statement = (await client.get("/v1/register/statement", params={"lang": lang, "format": "json"})).json()
+            items = next(s for s in statement["sections"] if s["key"] == "retention")["items"]
+            for category in profile.data_categories:
+                words = period_words(periods[category.code], lang)
+                line = next(i for i in items if i.startswith(getattr(category.name, lang) + ":"))
+                assert words in line
+                assert ropa[category.code]["retention_words"][lang] == words
+                assert package[category.code]["retention_words"][lang] == words
+        contact = period_words(periods["contact_details"], "fi")
+        assert contact == "3 vuotta asiakassuhteen päättymisestä"
+        assert period_words(periods["contact_details"], "en") == "3 years after the customer relationship ends"
+
+    async def test_a_category_no_rule_enforces_is_refused_by_name(self, client, controller):
+        document = example()
+        document["data_categories"].append({"code": "dreams", "name": {"fi": "Unet", "en": "Dreams"},
+                                            "retention": "P1Y", "legal_basis": "consent"})
+        r = await client.put("/v1/register", headers=controller.headers, json=document)
+        assert r.status_code == 422, r.text
+        error = r.json()["errors"][0]
+        assert error["loc"] == ["body", "data_categories", len(document["data_categories"]) - 1, "code"]
+        assert "dreams" in error["msg"]

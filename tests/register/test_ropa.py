@@ -22,7 +22,8 @@ class TestGetRopa:
         assert {r["name"] for r in body["e_third_country_transfers"]} == {
             "Wix.com Ltd", "Maksu-, IT- ja infrastruktuuripalveluiden alihankkijat Yhdysvalloissa"}
         assert all(r["safeguard"] for r in body["e_third_country_transfers"])
-        assert body["f_erasure_time_limits"]["accounting_vouchers"] == "P6Y"
+        assert body["f_erasure_time_limits"]["accounting_vouchers"] == (
+            "6 years from the end of the year in which the financial period ended")
         assert body["g_security_measures"]
         audit_log = next(c for c in body["c_data_categories"] if c["code"] == "audit_log")
         assert audit_log["tables"] == ["audit_entry", "audit_pending", "audit_subject"]

@@ -157,7 +157,11 @@ class TestPackage:
         assert any("family_name" in h["fields"] for h in package["change_history"])
         assert package["information"]["disclosed_to"] == ["booking"]
         vouchers = next(c for c in package["information"]["data_categories"] if c["code"] == "accounting_vouchers")
-        assert vouchers["retention_words"] == {"fi": "6 vuotta", "en": "6 years", "sv": "6 år"}
+        assert vouchers["retention_words"] == {  # the period and its start, as the accounting rule counts them
+            "fi": "6 vuotta sen vuoden lopusta, jonka aikana tilikausi päättyi",
+            "en": "6 years from the end of the year in which the financial period ended",
+            "sv": "6 år från utgången av det år då räkenskapsperioden gick ut"}
+        assert vouchers["start_event"] == "financial_year_end"
 
     async def test_portability_leaves_out_derived_and_legally_kept_data_and_says_why(self, client, me, rich,
                                                                                     answered):
