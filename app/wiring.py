@@ -18,19 +18,24 @@ from app.auth import retention as auth_retention
 from app.auth import service as auth_service
 from app.consents import repository as consents_repo
 from app.consents import retention as consents_retention
+from app.consents import rights as consents_rights
 from app.core.config import Settings
 from app.idempotency import retention as idempotency_retention
+from app.idempotency import rights as idempotency_rights
 from app.metrics import gauges as metrics_gauges
 from app.metrics.service import Gauge
 from app.outbox import retention as outbox_retention
+from app.outbox import rights as outbox_rights
 from app.outbox.service import OutboxHooks
 from app.register.retention import Hold, RetentionRule
 from app.register.service import PurposeUsageCheck
 from app.registrants import erasure, recipients
 from app.registrants import retention as registrants_retention
+from app.registrants import rights as registrants_rights
 from app.subject_requests import completions, package
 from app.subject_requests import repository as requests_repo
 from app.subject_requests import retention as requests_retention
+from app.subject_requests import rights as requests_rights
 from app.subject_requests import service as requests_service
 from app.subject_requests.service import CompletionHandler
 from app.waitlist import repository as waitlist_repo
@@ -56,10 +61,12 @@ class Wiring:
 def build(settings: Settings) -> Wiring:
     """Every domain's hooks, in the order they run."""
     wiring = Wiring()
-    # GDPR Art. 17: one transaction runs every step; the registrant row itself is blanked last.
-    wiring.erasure_steps += [*erasure.STEPS, waitlist_rights.ERASURE]
-    # GDPR Art. 15 and 20: the sections of the access and portability package, in this order.
-    wiring.package_sections += [*package.SECTIONS, *waitlist_rights.SECTIONS]
+    # GDPR Art. 17: each domain erases its own tables, in one transaction; the registrant row itself is blanked last.
+    wiring.erasure_steps += [*registrants_rights.ERASURE, consents_rights.ERASURE, waitlist_rights.ERASURE,
+                             requests_rights.ERASURE, outbox_rights.ERASURE, idempotency_rights.ERASURE]
+    # GDPR Art. 15 and 20: each domain's sections of the access and portability package, in this order.
+    wiring.package_sections += [*registrants_rights.SECTIONS, *consents_rights.SECTIONS, *requests_rights.SECTIONS,
+                                *waitlist_rights.SECTIONS]
     # GDPR Art. 5(1)(e): each domain's retention rules, and the holds that keep a person's data past its period.
     wiring.retention_rules += [*registrants_retention.RULES, *consents_retention.RULES, *waitlist_retention.RULES,
                                *requests_retention.RULES, *auth_retention.RULES, *outbox_retention.RULES,

@@ -20,7 +20,8 @@ def _wiring():
 class TestCompositionRoot:
     def test_every_hook_is_registered(self):
         wiring = _wiring()
-        assert [s.name for s in wiring.erasure_steps] == ["registrants", "linked people", "waitlist"]
+        assert [s.name for s in wiring.erasure_steps] == ["registrants", "linked people", "consents", "waitlist",
+                                                          "requests", "outbox", "stored replies"]
         assert [s.name for s in wiring.package_sections] == [
             "relationship_records", "consent_events", "consent_state", "requests", "waitlist_entries",
             "waitlist_entries_as_guardian", "waitlist_notices"]

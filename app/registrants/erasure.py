@@ -1,7 +1,9 @@
 """Erasure (GDPR Art. 17) and restriction (Art. 18) of a registrant, in the caller's transaction.
 
-Each module that stores personal data about registrants registers an erasure step; `erase` runs them
-all, so one transaction removes everything or, if anything fails, nothing.
+Each domain that stores personal data about registrants declares its own erasure step next to its data (its
+`rights.py`), and `app.wiring` lists them; `erase` runs them all, so one transaction removes everything or, if
+anything fails, nothing. This module's own steps cover the registrants domain: references, customer types,
+relationship records, and the registrant's details on other people's records.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
 from app.auth.principal import Principal
-from app.consents.models import ConsentEvent, ConsentState
 from app.core import clock, security
 from app.core.errors import Conflict, Gone, NotFound
-from app.idempotency.models import IdempotencyKey
-from app.outbox.models import UNSENT, OutboxMessage
+from app.outbox.models import OutboxMessage
 from app.outbox.models import Status as MessageStatus
 from app.register import service as register
 from app.register.schemas import LegalBasis, RegisterProfile, duration_span
@@ -39,12 +39,10 @@ from app.registrants.models import (
 R, REF, CT, HIST, REC = (Registrant.__table__, RegistrantRef.__table__, RegistrantCustomerType.__table__,
                          RegistrantHistory.__table__, RelationshipRecord.__table__)
 GL = GuardianLink.__table__
-EV, ST, IDEM, OUT = ConsentEvent.__table__, ConsentState.__table__, IdempotencyKey.__table__, OutboxMessage.__table__
+OUT = OutboxMessage.__table__
 ERASED_PREFIX = "erased:"
 PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
                    "phone", "address")
-# Evidence fields that identify the person (or the guardian) rather than what was shown to them.
-PERSONAL_EVIDENCE = ("client_addr", "user_agent", "guardian_name", "reference")
 
 
 @dataclass(frozen=True)
@@ -63,6 +61,7 @@ class ErasureContext:
     registrant_id: uuid.UUID
     profile: RegisterProfile | None
     key: str  # the newest erasure key (REKISTERI_ERASURE_KEYS), which erased references are hashed under
+    request_ref: str = ""  # `request:<id>` of the erasure request being completed, which stays until it is closed
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,8 @@ async def erase(session: AsyncSession, *, actor: Principal, registrant_id: uuid.
         raise NotFound("no such registrant")
     if row.status == RegistrantStatus.erased:
         raise Conflict("the registrant is already erased")
-    context = ErasureContext(registrant_id=registrant_id, profile=await register.current_profile(session), key=key)
+    context = ErasureContext(registrant_id=registrant_id, profile=await register.current_profile(session), key=key,
+                             request_ref=request_ref)
     now = clock.utcnow()
     kept: list[Kept] = []
     for step in steps:
@@ -140,7 +140,7 @@ def _legal_hold(profile: RegisterProfile | None, category: str) -> tuple[str, da
 
 
 async def _erase_core(session: AsyncSession, context: ErasureContext) -> list[Kept]:
-    """References become keyed hashes; records go unless the law still needs them; consents are minimised."""
+    """References become keyed hashes; records go unless the law still needs them."""
     registrant_id, profile, key = context.registrant_id, context.profile, context.key
     refs = (await session.execute(select(REF.c.id, REF.c.system, REF.c.external_id)
                                   .where(REF.c.registrant_id == registrant_id))).all()
@@ -165,20 +165,6 @@ async def _erase_core(session: AsyncSession, context: ErasureContext) -> list[Ke
             # Minimised: the voucher's content stays for the statute; the creator's note of who pushed it goes.
             await session.execute(update(REC).where(mine).values(created_by="erased", legal_hold=ground))
             kept.append(Kept(what=f"relationship_record:{category}", count=count, ground=ground))
-    await session.execute(delete(ST).where(ST.c.registrant_id == registrant_id))
-    events = (await session.execute(select(EV.c.id, EV.c.evidence).where(EV.c.registrant_id == registrant_id))).all()
-    for event in events:
-        minimal = {k: v for k, v in (event.evidence or {}).items() if k not in PERSONAL_EVIDENCE}
-        await session.execute(update(EV).where(EV.c.id == event.id).values(evidence=minimal, recorded_by_name=None))
-    if events:
-        kept.append(Kept(what="consent_event", count=len(events),
-                         ground="GDPR Art. 7(1) and 17(3)(e): proof of what was consented or objected to, "
-                                "without contact data or evidence identifying the person"))
-    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id, OUT.c.status.in_(UNSENT))
-                          .values(status=MessageStatus.failed, last_error="cancelled: registrant erased"))
-    await session.execute(update(OUT).where(OUT.c.registrant_id == registrant_id).values(payload={}))
-    # Stored replies of retried POSTs may carry the person's data: drop those that name the registrant.
-    await session.execute(delete(IDEM).where(IDEM.c.response_body.contains(str(registrant_id))))
     return kept
 
 
@@ -271,7 +257,5 @@ async def _scrub_history(session: AsyncSession, *, registrant_id: uuid.UUID, con
             await session.execute(update(HIST).where(HIST.c.id == row.id).values(changes=changes))
 
 
-STEPS = (ErasureStep("registrants", ("registrant_ref", "registrant_customer_type", "relationship_record",
-                                     "consent_event", "consent_state", "outbox_message", "idempotency_key"),
-                     _erase_core),
+STEPS = (ErasureStep("registrants", ("registrant_ref", "registrant_customer_type", "relationship_record"), _erase_core),
          ErasureStep("linked people", ("registrant", "guardian_link"), _erase_from_others))

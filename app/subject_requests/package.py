@@ -25,15 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.models import AuditEntry, AuditSubject
 from app.auth.models import ApiClient
 from app.core.csvcells import csv_text
-from app.consents.models import ConsentEvent
 from app.core.humanize import LANGUAGES, duration_words
-from app.consents import repository as consents_repo
 from app.register import retention
 from app.register.retention import RetentionRule
 from app.register.schemas import EU_EEA, RegisterProfile
 from app.register.texts import TEXTS as STATEMENT_TEXTS
 from app.registrants import repository as registrants_repo
-from app.registrants.models import RegistrantHistory, RelationshipRecord
+from app.registrants.models import RegistrantHistory
 from app.registrants import guardians
 from app.registrants.repository import Visibility
 from app.subject_requests import letter
@@ -62,50 +60,6 @@ class PackageSection:
     title: dict[str, str]
     # Data the person provided (Art. 20) goes into a portability package too; derived data only into access.
     provided: bool = True
-
-
-# --- the built-in sections -------------------------------------------------------------------
-
-REC = RelationshipRecord.__table__
-EV = ConsentEvent.__table__
-
-
-async def _records(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The relationship records of a registrant, oldest first."""
-    stmt = (select(REC.c.id, REC.c.type, REC.c.occurred_at, REC.c.source, REC.c.external_id, REC.c.data,
-                   REC.c.data_category, REC.c.created_at)
-            .where(REC.c.registrant_id == registrant_id).order_by(REC.c.occurred_at, REC.c.id))
-    return [dict(row) for row in (await session.execute(stmt)).mappings()]
-
-
-async def _consent_events(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The consent ledger of a registrant, in effective order."""
-    stmt = (select(EV.c.id, EV.c.purpose, EV.c.channel, EV.c.action, EV.c.source, EV.c.evidence, EV.c.given_by,
-                   EV.c.effective_at, EV.c.recorded_at, EV.c.profile_version)
-            .where(EV.c.registrant_id == registrant_id).order_by(EV.c.effective_at, EV.c.recorded_at, EV.c.id))
-    return [dict(row) for row in (await session.execute(stmt)).mappings()]
-
-
-async def _consent_state(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The current consent state of a registrant."""
-    return [dict(row) for row in await consents_repo.states_of(session, registrant_id=registrant_id)]
-
-
-async def _requests(session: AsyncSession, registrant_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The data-subject requests of a registrant (this one as it stood when the package was made), with any
-    fee and, where the person asked, the recipients told of the outcome (GDPR Art. 19)."""
-    rows = await repo.of_registrant(session, registrant_id=registrant_id)
-    for row in rows:
-        outcome = row.get("outcome") or {}
-        row["fee"] = {k: outcome["fee"][k] for k in ("amount", "currency", "ground")} if outcome.get("fee") else None
-        row["recipients_disclosed"] = outcome.get("recipients_disclosed")
-    return rows
-
-
-SECTIONS = (PackageSection("relationship_records", _records, title=TEXTS["sections"]["relationship_records"]),
-            PackageSection("consent_events", _consent_events, title=TEXTS["sections"]["consent_events"]),
-            PackageSection("consent_state", _consent_state, title=TEXTS["sections"]["consent_state"], provided=False),
-            PackageSection("requests", _requests, title=TEXTS["sections"]["requests"], provided=False))
 
 
 AE, AS, HIST, CLIENT = (AuditEntry.__table__, AuditSubject.__table__, RegistrantHistory.__table__,

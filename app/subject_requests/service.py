@@ -20,7 +20,7 @@ from app.auth.roles import Role
 from app.core import clock
 from app.core import humanize
 from app.core.config import Settings
-from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from app.db.pagination import Page, PageParams, make_page
 from app.outbox import service as outbox
 from app.outbox.models import Kind as MessageKind
@@ -31,6 +31,7 @@ from app.register.schemas import RegisterProfile
 from app.registrants import erasure, guardians, recipients
 from app.registrants import repository as registrants_repo
 from app.registrants import service as registrants
+from app.registrants import repository as registrants_repo
 from app.registrants.models import RegistrantKind, RegistrantStatus
 from app.registrants.repository import Visibility
 from app.subject_requests import package as packaging
@@ -669,6 +670,14 @@ async def _notify(session: AsyncSession, row: RowMapping, *, previous: str, acti
 
 # --- the package ----------------------------------------------------------------------------
 
+async def _erased(session: AsyncSession, registrant_id: uuid.UUID | None) -> bool:
+    """Whether the request's person was erased."""
+    if registrant_id is None:
+        return False
+    row = await registrants_repo.get(session, registrant_id=registrant_id, visibility=Visibility())
+    return row is not None and row["status"] == RegistrantStatus.erased
+
+
 @dataclass(frozen=True)
 class Exported:
     """A downloaded package in one format."""
@@ -686,6 +695,8 @@ async def export(session: AsyncSession, *, actor: Principal, request_id: uuid.UU
     if row["type"] not in PACKAGE_TYPES:
         raise Conflict(f"a {row['type']} request has no package; only access and portability requests do")
     stored = await repo.package(session, request_id=request_id)
+    if stored is None and row["status"] == RequestStatus.completed and await _erased(session, row["registrant_id"]):
+        raise Gone("the person was erased at their request (GDPR Art. 17); their earlier packages went with them")
     if stored is None:
         raise Conflict(f"the package is made when the request is completed; it is {row['status']}",
                        extra={"allowed_actions": allowed_actions(row, clock.utcnow())})

@@ -216,3 +216,24 @@ class TestLetter:
         assert '<html lang="en">' in r.text
         assert "<script>alert" not in r.text and "&lt;script&gt;" in r.text
         assert "<img src=x" not in r.text
+
+
+class TestAfterErasure:
+    """GDPR Art. 17: the person's earlier frozen packages (and the letters rendered from them) go with them."""
+
+    async def test_an_earlier_access_package_is_gone_and_names_nobody(self, client, me, completed, file, advance):
+        access, person = await completed("access")
+        email = (await client.get(f"/v1/registrants/{person}", headers=me.headers)).json()["email"]
+        before = await client.get(f"/v1/requests/{access}/export", headers=me.headers)
+        assert before.status_code == 200 and email in before.text
+        erasure = await file("erasure", registrant_id=person)
+        await advance(erasure["id"], person)
+
+        for fmt in ("json", "html", "zip"):
+            after = await client.get(f"/v1/requests/{access}/export", headers=me.headers, params={"format": fmt})
+            assert after.status_code == 410, after.text
+            assert email not in after.text
+        request = await client.get(f"/v1/requests/{access}", headers=me.headers)
+        assert request.status_code == 200 and email not in request.text
+        # The erasure request itself keeps what it needs until its own retention period ends.
+        assert (await client.get(f"/v1/requests/{erasure['id']}", headers=me.headers)).json()["status"] == "completed"
