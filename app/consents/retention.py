@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.consents.models import ConsentEvent, ConsentState, OptOutUse
 from app.consents.state import State
-from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held
+from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held, pick_ids
 from app.register.schemas import StartEvent
 from app.registrants.models import Registrant, RegistrantStatus
 
@@ -52,7 +52,7 @@ async def _count(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _delete(session: AsyncSession, run: RuleRun) -> int:
-    ids = list((await session.execute(select(EV.c.id).where(_free(run)).limit(run.batch))).scalars())
+    ids = await pick_ids(session, run, EV.c.id, _free(run))
     if ids:
         await session.execute(delete(ST).where(ST.c.event_id.in_(ids)))
         await session.execute(delete(USE).where(USE.c.event_id.in_(ids)))

@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.outbox.models import OutboxMessage, Status
-from app.register.retention import Action, RetentionRule, RuleRun
+from app.register.retention import Action, RetentionRule, RuleRun, pick_ids
 from app.register.schemas import StartEvent
 
 OUT = OutboxMessage.__table__
@@ -23,8 +23,10 @@ async def _count(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _delete(session: AsyncSession, run: RuleRun) -> int:
-    ids = select(OUT.c.id).where(_done(run)).limit(run.batch).scalar_subquery()
-    return (await session.execute(delete(OUT).where(OUT.c.id.in_(ids)))).rowcount or 0
+    ids = await pick_ids(session, run, OUT.c.id, _done(run))
+    if ids:
+        await session.execute(delete(OUT).where(OUT.c.id.in_(ids)))
+    return len(ids)
 
 
 # Operational: no example profile names it, so the rule's own period applies.

@@ -58,6 +58,9 @@ class RuleRun:
     now: datetime
     batch: int
     holds: tuple[Hold, ...] = ()
+    # Where the last batch ended (the greatest id acted on), so each batch starts where the previous one stopped
+    # instead of scanning the rows already done again.
+    cursor: dict[str, Any] = field(default_factory=dict)
 
 
 Count = Callable[[AsyncSession, RuleRun], Awaitable[int]]
@@ -100,6 +103,17 @@ def held(run: RuleRun, category: str, registrant_id: Any) -> ColumnElement[bool]
     """Whether any hold that applies to the category keeps this registrant's rows."""
     conditions = [h.keeps(registrant_id) for h in run.holds if h.categories is None or category in h.categories]
     return or_(*conditions) if conditions else false()
+
+
+async def pick_ids(session: AsyncSession, run: RuleRun, id_column: Any, *conditions: Any) -> list[Any]:
+    """The ids of the next batch of rows meeting the conditions, in id order after the previous batch."""
+    stmt = select(id_column).where(*conditions)
+    if "after" in run.cursor:
+        stmt = stmt.where(id_column > run.cursor["after"])
+    ids = list((await session.execute(stmt.order_by(id_column).limit(run.batch))).scalars())
+    if ids:
+        run.cursor["after"] = ids[-1]
+    return ids
 
 
 def applicable(run: RuleRun, category: str, registrant_id: Any) -> list[tuple[str, ColumnElement[bool]]]:

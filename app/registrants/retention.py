@@ -14,7 +14,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held
+from app.register.retention import (
+    Action,
+    Hold,
+    RetentionRule,
+    RuleRun,
+    applicable,
+    count_reasons,
+    held,
+    pick_ids,
+)
 from app.register.schemas import StartEvent
 from app.registrants.models import (
     Registrant,
@@ -57,8 +66,7 @@ async def _count_contacts(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
-    ids = list((await session.execute(select(R.c.id).where(
-        *_ended_registrants(run), ~held(run, "contact_details", R.c.id)).limit(run.batch))).scalars())
+    ids = await pick_ids(session, run, R.c.id, *_ended_registrants(run), ~held(run, "contact_details", R.c.id))
     if not ids:
         return 0
     # References go (not hashed, as on erasure): a later push of the same id is a new relationship.
@@ -105,8 +113,10 @@ def _records_rule(category: str, *starts: StartEvent, statutory: str | None = No
         return (await session.execute(select(func.count()).select_from(REC).where(free(run)))).scalar_one()
 
     async def act(session: AsyncSession, run: RuleRun) -> int:
-        ids = select(REC.c.id).where(free(run)).limit(run.batch)
-        return (await session.execute(delete(REC).where(REC.c.id.in_(ids.scalar_subquery())))).rowcount or 0
+        ids = await pick_ids(session, run, REC.c.id, free(run))
+        if ids:
+            await session.execute(delete(REC).where(REC.c.id.in_(ids)))
+        return len(ids)
 
     async def skipped(session: AsyncSession, run: RuleRun) -> dict[str, int]:
         reasons = applicable(run, category, REC.c.registrant_id)

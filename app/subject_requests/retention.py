@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.register.retention import Action, Hold, RetentionRule, RuleRun
+from app.register.retention import Action, Hold, RetentionRule, RuleRun, pick_ids
 from app.register.schemas import StartEvent
 from app.registrants.models import Registrant, RegistrantStatus
 from app.subject_requests.models import (
@@ -41,7 +41,7 @@ async def _count(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _delete(session: AsyncSession, run: RuleRun) -> int:
-    ids = list((await session.execute(select(Q.c.id).where(_closed(run)).limit(run.batch))).scalars())
+    ids = await pick_ids(session, run, Q.c.id, _closed(run))
     if ids:
         for table in (EVT, PKG, CONF):
             await session.execute(delete(table).where(table.c.request_id.in_(ids)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held
+from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held, pick_ids
 from app.register.schemas import StartEvent
 from app.waitlist.models import EntryStatus, WaitlistDelivery, WaitlistEntry, WaitlistEntryTag
 from app.waitlist.repository import ENDED
@@ -35,7 +35,7 @@ async def _count(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _delete(session: AsyncSession, run: RuleRun) -> int:
-    ids = list((await session.execute(select(E.c.id).where(_free(run)).limit(run.batch))).scalars())
+    ids = await pick_ids(session, run, E.c.id, _free(run))
     if ids:
         await session.execute(delete(TAG).where(TAG.c.entry_id.in_(ids)))
         await session.execute(delete(D).where(D.c.entry_id.in_(ids)))
