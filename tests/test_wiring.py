@@ -39,7 +39,7 @@ class TestCompositionRoot:
             ("staff_accounts", "user_account"), ("outbox_messages", "outbox_message")}
         assert {h.reason for h in wiring.retention_holds} == {
             "restriction (GDPR Art. 18)", "an open data-subject request", "a consent in force",
-            "an active waitlist entry"}
+            "an active waitlist entry", "guardian of a child in the register"}
 
     def test_two_builds_share_nothing(self):
         first, second = _wiring(), _wiring()

@@ -25,7 +25,9 @@ from app.register.retention import (
     pick_ids,
 )
 from app.register.schemas import StartEvent
+from app.registrants import repository as registrants_repo
 from app.registrants.models import (
+    GuardianLink,
     Registrant,
     RegistrantCustomerType,
     RegistrantHistory,
@@ -36,10 +38,16 @@ from app.registrants.models import (
 
 R, REC = Registrant.__table__, RelationshipRecord.__table__
 REF, CT, HIST = RegistrantRef.__table__, RegistrantCustomerType.__table__, RegistrantHistory.__table__
-_LATER, _RESTRICTED = REC.alias("later"), R.alias("restricted")
+_LATER, _RESTRICTED, _CHILD = REC.alias("later"), R.alias("restricted"), R.alias("child")
+GL = GuardianLink.__table__
 PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
                    "phone", "address", "attention")
 LEGAL_HOLD = "legal hold (GDPR Art. 17(3)(b))"
+
+# A guardian's contact details serve their children while any child is still in the register (361/1983).
+GUARDIAN = Hold("guardian of a child in the register", lambda registrant_id: exists().where(
+    GL.c.guardian_id == registrant_id, GL.c.child_id == _CHILD.c.id, _CHILD.c.status != RegistrantStatus.erased),
+    frozenset({"contact_details"}))
 
 # GDPR Art. 18(1): restricted data may only be stored; the purge leaves it for staff to decide.
 RESTRICTED = Hold("restriction (GDPR Art. 18)",
@@ -72,9 +80,13 @@ async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
     # References go (not hashed, as on erasure): a later push of the same id is a new relationship.
     for table in (REF, CT, HIST):
         await session.execute(delete(table).where(table.c.registrant_id.in_(ids)))
+    # An anonymised child's links go; so do a guardian's links to children no longer in the register.
+    children = set((await session.execute(select(GL.c.child_id).where(GL.c.guardian_id.in_(ids)))).scalars())
+    await session.execute(delete(GL).where(or_(GL.c.child_id.in_(ids), GL.c.guardian_id.in_(ids))))
     await session.execute(update(R).where(R.c.id.in_(ids)).values(
         **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status=RegistrantStatus.erased,
         version=R.c.version + 1, updated_at=run.now))
+    await registrants_repo.refresh_guardian_contact(session, child_ids=children - set(ids))
     return len(ids)
 
 
@@ -85,7 +97,7 @@ async def _skipped_contacts(session: AsyncSession, run: RuleRun) -> dict[str, in
 CONTACT_DETAILS = RetentionRule(
     category="contact_details", table="registrant", starts=(StartEvent.relationship_end,), action=Action.anonymise,
     count=_count_contacts, act=_anonymise_contacts, skipped=_skipped_contacts,
-    also=("registrant_ref", "registrant_customer_type", "registrant_history"))
+    also=("registrant_ref", "registrant_customer_type", "registrant_history", "guardian_link"))
 
 
 # Relationship records, one rule per data category they are kept under.
@@ -140,4 +152,4 @@ RULES = (
     _records_rule("accounting_vouchers", StartEvent.financial_year_end, statutory="P6Y"),
     _records_rule("accounting_books", StartEvent.financial_period_end, statutory="P10Y"),
 )
-HOLDS = (RESTRICTED,)
+HOLDS = (RESTRICTED, GUARDIAN)
