@@ -9,6 +9,7 @@ registrant's data, such as an open request), and `purge` runs them in batches of
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -58,8 +59,7 @@ class RuleRun:
     now: datetime
     batch: int
     holds: tuple[Hold, ...] = ()
-    # Where the last batch ended (the greatest id acted on), so each batch starts where the previous one stopped
-    # instead of scanning the rows already done again.
+    # Where the last batch's window of ids ended, so each batch reads only its own range of the primary key.
     cursor: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,15 +105,26 @@ def held(run: RuleRun, category: str, registrant_id: Any) -> ColumnElement[bool]
     return or_(*conditions) if conditions else false()
 
 
+_ID_SPACE = 2**128
+
+
 async def pick_ids(session: AsyncSession, run: RuleRun, id_column: Any, *conditions: Any) -> list[Any]:
-    """The ids of the next batch of rows meeting the conditions, in id order after the previous batch."""
-    stmt = select(id_column).where(*conditions)
-    if "after" in run.cursor:
-        stmt = stmt.where(id_column > run.cursor["after"])
-    ids = list((await session.execute(stmt.order_by(id_column).limit(run.batch))).scalars())
-    if ids:
-        run.cursor["after"] = ids[-1]
-    return ids
+    """The ids of the rows meeting the conditions in the next window of the (uuid) id space.
+
+    The space is cut into as many windows as batches the count expects, so each batch reads about a batch of rows
+    by a range of the primary key, never the rows already done and never the whole table again.
+    """
+    low = run.cursor.get("low", 0)
+    if low >= _ID_SPACE:
+        run.cursor["more"] = False
+        return []
+    windows = max(1, -(-run.cursor.get("expected", 0) // run.batch))
+    high = min(_ID_SPACE, low + -(-_ID_SPACE // windows))
+    stmt = select(id_column).where(*conditions, id_column >= uuid.UUID(int=low))
+    if high < _ID_SPACE:
+        stmt = stmt.where(id_column < uuid.UUID(int=high))
+    run.cursor.update(low=high, more=high < _ID_SPACE)
+    return list((await session.execute(stmt)).scalars())
 
 
 def applicable(run: RuleRun, category: str, registrant_id: Any) -> list[tuple[str, ColumnElement[bool]]]:
@@ -285,6 +296,7 @@ async def run_rule(session: AsyncSession, rule: RetentionRule, *, profile: Regis
     bound = bound_for(profile, period, now)
     run = RuleRun(bound=bound, start=period.start, now=now, batch=batch, holds=tuple(holds))
     total = await rule.count(session, run)
+    run.cursor["expected"] = total
     outcome = RuleOutcome(rule, period, bound, skipped=await rule.skipped(session, run) if rule.skipped else {})
     if progress:
         progress(rule, 0, total)
@@ -300,7 +312,7 @@ async def run_rule(session: AsyncSession, rule: RetentionRule, *, profile: Regis
             await session.commit()
         if progress:
             progress(rule, outcome.acted, max(total, outcome.acted))
-        if done < batch:
+        if done < batch and not run.cursor.get("more"):
             return outcome
 
 

@@ -38,7 +38,7 @@ from app.registrants.models import (
 
 R, REC = Registrant.__table__, RelationshipRecord.__table__
 REF, CT, HIST = RegistrantRef.__table__, RegistrantCustomerType.__table__, RegistrantHistory.__table__
-_LATER, _RESTRICTED, _CHILD = REC.alias("later"), R.alias("restricted"), R.alias("child")
+_LATER, _CONTRACT, _RESTRICTED, _CHILD = REC.alias("later"), REC.alias("contract"), R.alias("restricted"), R.alias("child")
 GL = GuardianLink.__table__
 PERSONAL_FIELDS = ("given_name", "family_name", "name", "business_id", "date_of_birth", "guardian", "email",
                    "phone", "address", "attention")
@@ -56,9 +56,12 @@ RESTRICTED = Hold("restriction (GDPR Art. 18)",
 
 
 def relationship_ongoing(run: RuleRun, registrant_id: Any) -> ColumnElement[bool]:
-    """A record at or after the bound, or a contract running past it: the customer relationship has not ended."""
-    return exists().where(_LATER.c.registrant_id == registrant_id,
-                          or_(_LATER.c.occurred_at >= run.bound, _LATER.c.ends_at >= run.bound))
+    """A record at or after the bound, or a contract running past it: the customer relationship has not ended.
+
+    Two probes rather than one OR, so each can use the (registrant_id, occurred_at) index.
+    """
+    return or_(exists().where(_LATER.c.registrant_id == registrant_id, _LATER.c.occurred_at >= run.bound),
+               exists().where(_CONTRACT.c.registrant_id == registrant_id, _CONTRACT.c.ends_at >= run.bound))
 
 
 # Contact details: the person's row is blanked (records kept by law and consent proofs still point at it).
