@@ -211,9 +211,9 @@ class ProgressBar:
 
 
 def parse_batch(value: str) -> int:
-    """A batch size between 1 and 100,000 rows."""
-    if not value.isdigit() or not 0 < int(value) <= 100_000:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a batch size between 1 and 100000")
+    """A batch size between 1 and 10,000 rows (a batch's ids go into one statement; PostgreSQL takes 32,767)."""
+    if not value.isdigit() or not 0 < int(value) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a batch size between 1 and 10000")
     return int(value)
 
 

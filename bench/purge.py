@@ -8,7 +8,7 @@ anonymises the 100,000 registrants and deletes their records in batches of 5,000
 
     .venv/bin/python bench/purge.py
     REKISTERI_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rk_purge_bench  (dropped and recreated)
-    BENCH_REGISTRANTS=100000 BENCH_RECORDS_EACH=10
+    BENCH_REGISTRANTS=100000 BENCH_RECORDS_EACH=10 BENCH_BATCH=5000
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from app.db import migrations
 URL = os.environ.get("REKISTERI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rk_purge_bench")
 REGISTRANTS = int(os.environ.get("BENCH_REGISTRANTS", "100000"))
 RECORDS_EACH = int(os.environ.get("BENCH_RECORDS_EACH", "10"))
+BATCH = os.environ.get("BENCH_BATCH", "5000")
 CURRENT = max(1, REGISTRANTS // 10)
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("rekisteri"))
@@ -98,7 +99,7 @@ def run_purge(*args: str) -> tuple[float, int, list[int], str]:
            "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": "bench-secret-" + "b" * 40}
     with tempfile.TemporaryDirectory() as cwd, tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
-        child = subprocess.Popen([CLI, "purge", *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen([CLI, "purge", "--batch-size", BATCH, *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
         samples = []
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)

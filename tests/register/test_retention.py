@@ -292,6 +292,8 @@ class TestCli:
         assert set(vouchers) >= {"category", "table", "start_event", "cutoff", "rows_acted_on", "rows_skipped"}
         refused = self._run(database_url, "purge", "--as-of", "2040-01-01")
         assert refused.returncode == 2 and "--dry-run" in refused.stderr
+        too_big = self._run(database_url, "purge", "--dry-run", "--batch-size", "20000")
+        assert too_big.returncode == 2 and "between 1 and 10000" in too_big.stderr
 
     @pytest.mark.commits
     async def test_two_purges_at_once_do_not_both_act(self, database_url, settings):
