@@ -128,11 +128,13 @@ def main() -> int:
         assert check.status_code == 200 and check.json()["states"], check.text
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(lua)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as plain:
+            plain.write("-- the same request every time\n")
         baseline, state = [], []
         # Without wrk only the audience stream is measured (the consent-state ratio needs wrk).
         for round_ in range(ROUNDS if shutil.which("wrk") else 0):
-            baseline.append(wrk(base + "/v1/auth/me", token))
-            state.append(wrk(base + "/v1/registrants", token, script.name))
+            baseline.append(wrk(base + "/v1/auth/me", token, plain.name, 32)[0])
+            state.append(wrk(base + "/v1/registrants", token, script.name, 32)[0])
             print(f"round {round_ + 1}: /v1/auth/me {baseline[-1]:,.0f} req/s, consent state {state[-1]:,.0f} req/s, "
                   f"ratio {state[-1] / baseline[-1]:.2f}")
         streams = [stream_audience(base, token) for _ in range(ROUNDS)]
