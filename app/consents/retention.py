@@ -8,12 +8,11 @@ minimised proofs go the period after it.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, exists, or_
 
 from app.consents.models import ConsentEvent, ConsentState, OptOutUse
 from app.consents.state import State
-from app.register.retention import Action, Hold, RetentionRule, RuleRun, applicable, count_reasons, held, pick_ids
+from app.register.retention import Hold, RuleRun, deleting_rule
 from app.register.schemas import StartEvent
 from app.registrants.models import Registrant, RegistrantStatus
 
@@ -43,28 +42,6 @@ def _ended(run: RuleRun) -> ColumnElement[bool]:
     return ~or_(and_(in_force, ~gone), later, and_(or_(in_force, no_state), gone_lately))
 
 
-def _free(run: RuleRun) -> ColumnElement[bool]:
-    return and_(_ended(run), ~held(run, CATEGORY, EV.c.registrant_id))
-
-
-async def _count(session: AsyncSession, run: RuleRun) -> int:
-    return (await session.execute(select(func.count()).select_from(EV).where(_free(run)))).scalar_one()
-
-
-async def _delete(session: AsyncSession, run: RuleRun) -> int:
-    ids = await pick_ids(session, run, EV.c.id, _free(run))
-    if ids:
-        await session.execute(delete(ST).where(ST.c.event_id.in_(ids)))
-        await session.execute(delete(USE).where(USE.c.event_id.in_(ids)))
-        await session.execute(delete(EV).where(EV.c.id.in_(ids)))
-    return len(ids)
-
-
-async def _skipped(session: AsyncSession, run: RuleRun) -> dict[str, int]:
-    return await count_reasons(session, EV, _ended(run), applicable(run, CATEGORY, EV.c.registrant_id))
-
-
-RULES = (RetentionRule(category=CATEGORY, table="consent_event", starts=(StartEvent.withdrawal,),
-                       action=Action.delete, count=_count, act=_delete, skipped=_skipped,
-                       also=("consent_state", "optout_use")),)
+RULES = (deleting_rule(CATEGORY, EV, _ended, starts=(StartEvent.withdrawal,),
+                       dependents=(ST.c.event_id, USE.c.event_id)),)
 HOLDS = (CONSENT_IN_FORCE,)

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import isodate
-from sqlalchemy import ColumnElement, Table, false, func, or_, select, text
+from sqlalchemy import Column, ColumnElement, Table, and_, delete, false, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
@@ -141,6 +141,39 @@ async def count_reasons(session: AsyncSession, table: Table, past: ColumnElement
         if count:
             found[reason] = count
     return found
+
+
+def deleting_rule(category: str, table: Table, past: Callable[[RuleRun], ColumnElement[bool]], *,
+                  starts: tuple[StartEvent, ...], dependents: Sequence[Column[Any]] = (),
+                  kept: Sequence[tuple[str, ColumnElement[bool]]] = (), legal_minimum: str | None = None
+                  ) -> RetentionRule:
+    """A rule that deletes the rows of `table` past the bound, with their `dependents` (foreign-key columns to its id).
+
+    A row goes unless a hold on its registrant (`registrant_id`) or one of the `kept` conditions keeps it; the
+    skipped counts name the `kept` reasons first, then the holds.
+    """
+    key, registrant = table.c.id, table.c.registrant_id
+
+    def free(run: RuleRun) -> ColumnElement[bool]:
+        return and_(past(run), ~held(run, category, registrant), *(~condition for _, condition in kept))
+
+    async def count(session: AsyncSession, run: RuleRun) -> int:
+        return (await session.execute(select(func.count()).select_from(table).where(free(run)))).scalar_one()
+
+    async def act(session: AsyncSession, run: RuleRun) -> int:
+        ids = await pick_ids(session, run, key, free(run))
+        if ids:
+            for column in dependents:
+                await session.execute(delete(column.table).where(column.in_(ids)))
+            await session.execute(delete(table).where(key.in_(ids)))
+        return len(ids)
+
+    async def skipped(session: AsyncSession, run: RuleRun) -> dict[str, int]:
+        return await count_reasons(session, table, past(run), [*kept, *applicable(run, category, registrant)])
+
+    return RetentionRule(category=category, table=table.name, starts=starts, action=Action.delete, count=count,
+                         act=act, skipped=skipped, also=tuple(column.table.name for column in dependents),
+                         legal_minimum=legal_minimum)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from app.register.retention import (
     RuleRun,
     applicable,
     count_reasons,
+    deleting_rule,
     held,
     pick_ids,
 )
@@ -118,30 +119,9 @@ def _past(category: str, start: StartEvent, run: RuleRun) -> ColumnElement[bool]
 
 def _records_rule(category: str, *starts: StartEvent, statutory: str | None = None) -> RetentionRule:
     """A rule for the records kept under one category; a statute's own rule is not stopped by its legal hold."""
-
-    def free(run: RuleRun) -> ColumnElement[bool]:
-        conditions = [_past(category, run.start, run), ~held(run, category, REC.c.registrant_id)]
-        if statutory is None:
-            conditions.append(REC.c.legal_hold.is_(None))
-        return and_(*conditions)
-
-    async def count(session: AsyncSession, run: RuleRun) -> int:
-        return (await session.execute(select(func.count()).select_from(REC).where(free(run)))).scalar_one()
-
-    async def act(session: AsyncSession, run: RuleRun) -> int:
-        ids = await pick_ids(session, run, REC.c.id, free(run))
-        if ids:
-            await session.execute(delete(REC).where(REC.c.id.in_(ids)))
-        return len(ids)
-
-    async def skipped(session: AsyncSession, run: RuleRun) -> dict[str, int]:
-        reasons = applicable(run, category, REC.c.registrant_id)
-        if statutory is None:
-            reasons.insert(0, (LEGAL_HOLD, REC.c.legal_hold.is_not(None)))
-        return await count_reasons(session, REC, _past(category, run.start, run), reasons)
-
-    return RetentionRule(category=category, table="relationship_record", starts=starts, action=Action.delete,
-                         count=count, act=act, skipped=skipped, legal_minimum=statutory)
+    kept = [] if statutory else [(LEGAL_HOLD, REC.c.legal_hold.is_not(None))]
+    return deleting_rule(category, REC, lambda run: _past(category, run.start, run), starts=starts, kept=kept,
+                         legal_minimum=statutory)
 
 
 RULES = (
