@@ -39,15 +39,16 @@ class Sequencer:
             self.signer = checkpoints.load_signer(self.settings.audit_signing_key_file,
                                                   create=self.settings.env == "development")
 
-    async def seal_batch(self) -> int:
-        """Seal one batch, and sign a checkpoint when one is due, in one transaction; the number of entries sealed."""
+    async def seal_batch(self, *, wait: bool = False) -> int:
+        """Seal one batch, and sign a checkpoint when one is due, in one transaction; the number of entries sealed.
+        With `wait` it waits for a sequencer at work to finish its batch instead of skipping its turn."""
         async with self.database.sessionmaker() as session:
-            sealed = await session.run_sync(lambda s: self._seal(s.connection()))
+            sealed = await session.run_sync(lambda s: self._seal(s.connection(), wait=wait))
             await session.commit()
         return sealed
 
-    def _seal(self, conn: Connection) -> int:
-        if not chain.lock(conn, wait=False):
+    def _seal(self, conn: Connection, *, wait: bool) -> int:
+        if not chain.lock(conn, wait=wait):
             return 0  # another sequencer is at work
         # With inline sealing the writers seal (and seal anything left unsealed with their own).
         sealed = 0 if self.settings.audit_seals_inline else chain.seal(conn, limit=self.settings.audit_seal_batch_size)
@@ -55,11 +56,12 @@ class Sequencer:
                                 interval=timedelta(seconds=self.settings.audit_checkpoint_seconds))
         return sealed
 
-    async def drain(self) -> int:
-        """Seal batches until a batch comes back short (nothing more is sealable now)."""
+    async def drain(self, *, wait: bool = False) -> int:
+        """Seal batches until a batch comes back short (nothing more is sealable now). With `wait`, every entry
+        committed before the call is sealed when it returns, even when another sequencer was at work."""
         total = 0
         while True:
-            sealed = await self.seal_batch()
+            sealed = await self.seal_batch(wait=wait)
             total += sealed
             if sealed < self.settings.audit_seal_batch_size:
                 return total

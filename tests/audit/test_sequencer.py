@@ -124,7 +124,7 @@ class TestCrashSafety:
                 assert await _unsealed_on(watcher, action, run) == 30
                 assert await _seqs_on(watcher, action, run) == {}
                 await watcher.rollback()
-            await Sequencer(database, _sequencer_settings(settings)).drain()
+            await Sequencer(database, _sequencer_settings(settings)).drain(wait=True)
             assert len(await _seqs(database, action, run)) == 30
             assert await _unsealed(database, action, run) == 0
             async with database.sessionmaker() as session:

@@ -37,7 +37,7 @@ class TestLeanLookup:
                     assert r.json()["next_cursor"] is None
                 missing = await http.get("/v1/registrants", headers=staff, params={"email": unique_email("none")})
                 assert missing.json() == {"items": [], "next_cursor": None}
-            await Sequencer(app.state.db, configured).drain()
+            await Sequencer(app.state.db, configured).drain(wait=True)
             async with app.state.db.sessionmaker() as session:
                 seqs = set((await session.execute(select(AuditSubject.entry_seq).where(
                     AuditSubject.registrant_id == uuid.UUID(rid)))).scalars())
