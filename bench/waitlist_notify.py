@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,14 +48,15 @@ DRAIN_TARGET_PER_SECOND = 200
 def seed(url: str, *, entries: int, creator: str) -> None:
     """Active registrants, each with a waitlist entry (cancellations, email) and a granted email consent: COPY."""
     now = datetime.now(UTC)
+    born = date(now.year - 30, 1, 1)  # adults: a waitlist entry's age is the registrant's
     ids = [uuid.uuid4() for _ in range(entries)]
     with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as conn:
         with conn.cursor() as cur:
             with cur.copy("COPY registrant (id, kind, given_name, family_name, contact_persons, email, language, "
-                          "status, version, created_by, created_at, updated_at) FROM STDIN") as copy:
+                          "status, version, created_by, created_at, updated_at, date_of_birth) FROM STDIN") as copy:
                 for n, rid in enumerate(ids):
                     copy.write_row((rid, "person", "Asiakas", f"Numero{n}", "[]", f"asiakas{n}@example.fi",
-                                    ("fi", "sv", "en")[n % 3], "active", 1, creator, now, now))
+                                    ("fi", "sv", "en")[n % 3], "active", 1, creator, now, now, born))
             events = [uuid.uuid4() for _ in ids]
             with cur.copy("COPY consent_event (id, registrant_id, purpose, channel, action, source, evidence, given_by,"
                           " effective_at, recorded_at, recorded_by, profile_version) FROM STDIN") as copy:
@@ -66,11 +67,11 @@ def seed(url: str, *, entries: int, creator: str) -> None:
                           "FROM STDIN") as copy:
                 for rid, eid in zip(ids, events, strict=True):
                     copy.write_row((rid, "waitlist", "email", "granted", eid, now))
-            with cur.copy("COPY waitlist_entry (id, registrant_id, given_name, family_name, age, email, by_email, "
+            with cur.copy("COPY waitlist_entry (id, registrant_id, given_name, family_name, email, by_email, "
                           "by_sms, cancellations, enrolments, status, joined_at, token_hash, created_by) "
                           "FROM STDIN") as copy:
                 for n, rid in enumerate(ids):
-                    copy.write_row((uuid.uuid4(), rid, "Asiakas", f"Numero{n}", 30, f"asiakas{n}@example.fi", True,
+                    copy.write_row((uuid.uuid4(), rid, "Asiakas", f"Numero{n}", f"asiakas{n}@example.fi", True,
                                     False, True, False, "active", now - timedelta(seconds=entries - n),
                                     token_hash(uuid.uuid4().hex), creator))
         conn.execute("ANALYZE")
@@ -89,7 +90,8 @@ async def main(args: argparse.Namespace) -> int:
     received = 0
     try:
         async with database.sessionmaker() as session:
-            await register.put_profile(session, actor=SYSTEM, profile=register.parse_profile_file(PROFILE))
+            await register.put_profile(session, actor=SYSTEM, profile=register.parse_profile_file(PROFILE),
+                                       wiring=app.state.wiring)
             client = await auth.create_client(session, actor=SYSTEM, callback_allowlist=[], data=ClientCreate(
                 name="Booking", role="integration", system="booking"))
             await session.commit()
