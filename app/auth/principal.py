@@ -10,7 +10,8 @@ from app.auth.roles import Role, Scope
 
 
 class PrincipalKind(StrEnum):
-    """Who acts: a staff account, a machine client, nobody yet, the service itself, or a data-subject request."""
+    """Who acts: a staff account, a machine client, nobody yet, the service itself, a data-subject request, or the
+    data subject themselves."""
 
     user = "user"
     client = "client"
@@ -18,6 +19,8 @@ class PrincipalKind(StrEnum):
     system = "system"
     # Changes a completed request makes (rectification) name the request as their author.
     request = "request"
+    # The data subject, acting through a link sent to a known contact (confirming their own request).
+    registrant = "registrant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit
-from app.auth.principal import Principal
+from app.auth.principal import Principal, PrincipalKind
 from app.auth.roles import Role
 from app.core import clock
 from app.core import humanize
@@ -442,7 +442,7 @@ async def confirm(session: AsyncSession, *, token: str) -> ConfirmationRead:
     row = await repo.get(session, request_id=spent["request_id"], creator=None, for_update=True) if spent else None
     if spent is None or row is None or row["status"] != RequestStatus.received:
         raise NotFound("no such confirmation link (it may have been used or have expired)")
-    person = Principal(kind="registrant", id=row["registrant_id"], name=None, role=None)
+    person = Principal(kind=PrincipalKind.registrant, id=row["registrant_id"], name=None, role=None)
     evidence = {"channel": spent["channel"], "sent_to": spent["sent_to"], "confirmation_id": str(spent["id"]),
                 "sent_at": spent["created_at"].isoformat()}
     verification = {"method": "known_contact", "evidence_ref": None, "evidence": evidence, "by": person.subject,
