@@ -24,7 +24,20 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, cast, delete, func, insert, literal_column, select, update
+from sqlalchemy import (
+    FromClause,
+    Insert,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
@@ -96,6 +109,19 @@ def entry_params(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 _OWN_FIELDS = tuple(name for name in ENTRY_FIELDS if name not in ("registrant_ids", "details"))
+
+
+def pending_insert(after: FromClause) -> Insert:
+    """PostgreSQL: the unsealed insert of an audit entry for each row of `after` (a CTE of the write it audits, which
+    returns one row when the write happened and none when it did not), to be added to that write's statement; the
+    entry's fields are the bind parameters `audit_<field>` (see `write_params`)."""
+    values = [bindparam(f"audit_{name}", type_=PENDING.c[name].type) for name in ENTRY_FIELDS]
+    return insert(PENDING).from_select(list(ENTRY_FIELDS), select(*values).select_from(after))
+
+
+def write_params(entry: dict[str, Any]) -> dict[str, Any]:
+    """The bind parameters of `pending_insert` for one entry."""
+    return {f"audit_{name}": entry[name] for name in ENTRY_FIELDS}
 
 
 def seal(conn: Connection, *, limit: int) -> int:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Iterable
+from collections.abc import AsyncIterator, Hashable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, delete, event, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from app.audit import chain, checkpoints
@@ -106,6 +107,32 @@ async def read_audited(session: AsyncSession, stmt: Select[Any], *, params: dict
         return list((await session.execute(combined, values)).mappings())
     conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     return list((await conn.execute(combined, values)).mappings())
+
+
+@asynccontextmanager
+async def writing_connection(session: AsyncSession, *,
+                             lean: bool = True) -> AsyncIterator[tuple[AsyncConnection, bool]]:
+    """PostgreSQL: a connection for writes whose statements carry their own audit entries (`chain.pending_insert`),
+    and whether it is a lean one.
+
+    Lean (when the request has not touched the database yet and a sequencer seals): a connection of its own in
+    autocommit, so each such statement is one implicit transaction, one round trip with no BEGIN or COMMIT; the
+    write and its entry still commit together. Otherwise the session's connection in its transaction, the entries
+    sealed at its commit when sealing is inline (and always when the caller says `lean=False`, e.g. because its
+    checks read through the session). The session stays untouched by a lean write, so a caller that finds
+    it cannot finish leanly may leave the block and do the work in the session instead.
+    """
+    if not lean or session.info.get(AUDIT_SEAL_INLINE, True) or session.in_transaction():
+        session.info[_UNSEALED] = True  # sealed at commit when inline (see _write_pending)
+        yield await session.connection(), False
+        return
+    async with session.bind.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT"), True
+
+
+async def write_entry(conn: AsyncConnection, entry: dict[str, Any]) -> None:
+    """Insert one entry (from `new_entry`) unsealed on a connection from `writing_connection`."""
+    await conn.execute(insert(chain.PENDING), [entry])
 
 
 # Combined lookup-and-audit statements by shape: built once, then only executed (their values are bind parameters).

@@ -84,11 +84,21 @@ async def refuse_erased_refs(session: AsyncSession, *, keys: Sequence[str], refs
     Every erasure key is tried, newest first, so a reference hashed before a key rotation is still recognised.
     """
     for system, external_id in refs:
-        hashed = [erased_ref(key, system, external_id) for key in keys]
+        hashed = erased_refs(keys, system, external_id)
         stmt = select(REF.c.id).where(REF.c.system == system, REF.c.external_id.in_(hashed))
         if (await session.execute(stmt)).first() is not None:
-            raise Gone("the person with this reference was erased at their request; staff can reinstate them "
-                       "only with a new consent", errors=[{"loc": ["ref", system], "msg": "erased"}])
+            raise erased_gone(system)
+
+
+def erased_refs(keys: Sequence[str], system: str, external_id: str) -> list[str]:
+    """What a reference would be kept as had its person been erased, under each erasure key."""
+    return [erased_ref(key, system, external_id) for key in keys]
+
+
+def erased_gone(system: str) -> Gone:
+    """The 410 for a reference whose person was erased."""
+    return Gone("the person with this reference was erased at their request; staff can reinstate them only with a "
+                "new consent", errors=[{"loc": ["ref", system], "msg": "erased"}])
 
 
 @dataclass(frozen=True)

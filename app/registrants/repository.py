@@ -15,19 +15,25 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Integer,
     Select,
+    any_,
     bindparam,
     delete,
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     type_coerce,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.chain import pending_insert
 
 from app.db.pagination import INSTANT, INT32, UUID, Keyset, PageParams
 from app.db.repository import dialect_name, insert_ignoring_conflicts
@@ -244,6 +250,11 @@ async def ref_owner(session: AsyncSession, *, system: str, external_id: str) -> 
 async def set_customer_types(session: AsyncSession, *, registrant_id: uuid.UUID, types: list[str]) -> None:
     """Replace a registrant's customer types."""
     await session.execute(delete(CT).where(CT.c.registrant_id == registrant_id))
+    await add_customer_types(session, registrant_id=registrant_id, types=types)
+
+
+async def add_customer_types(session: AsyncSession, *, registrant_id: uuid.UUID, types: list[str]) -> None:
+    """Give a new registrant its customer types."""
     if types:
         await session.execute(insert(CT), [{"registrant_id": registrant_id, "customer_type": t} for t in types])
 
@@ -382,3 +393,85 @@ async def refresh_guardian_contact(session: AsyncSession, *, child_ids: list[uui
         phone = next((r.phone for r in rows if r.phone), None)
         value = {"email": email, "phone": phone} if (email or phone) else None
         await session.execute(update(R).where(R.c.id == child_id).values(guardian=value))
+
+
+# --- writes in one statement (PostgreSQL) -----------------------------------------------------
+# Each write and the rows that go with it (reference, customer types, history, its audit entry) as one statement of
+# data-modifying CTEs, built once and run with bound values: one round trip (see `audit.writing_connection`).
+
+REGISTRANT_COLUMNS = ("kind", "given_name", "family_name", "name", "business_id", "date_of_birth",
+                      "birth_date_estimated", "contact_persons", "email", "phone", "address", "language")
+_TYPES = postgresql.ARRAY(CT.c.customer_type.type)
+_REFS = postgresql.ARRAY(REF.c.external_id.type)
+_HISTORY_COLUMNS = ("at", "action", "actor_type", "actor_id", "actor_name", "fields", "changes")
+
+
+def _bound(table: Any, names: tuple[str, ...], prefix: str = "") -> list[Any]:
+    return [bindparam(prefix + name, type_=table.c[name].type) for name in names]
+
+
+@lru_cache
+def by_ref_statement(dialect: str) -> Select[Any]:
+    """The registrant an external reference (`ref_system`, `ref_id`) names, with its references, types and links.
+
+    No visibility condition: an integration upserts only references of its own system, and what carries one is
+    visible to it (`Visibility`); staff see everything.
+    """
+    owner = select(REF.c.registrant_id).where(REF.c.system == bindparam("ref_system"),
+                                              REF.c.external_id == bindparam("ref_id")).scalar_subquery()
+    return _registrants(dialect).where(R.c.id == owner)
+
+
+def _history_insert(after: Any) -> Any:
+    """The history entry of a write, for the row `after` returns (none when the write did not happen)."""
+    source = select(bindparam("h_id", type_=HIST.c.id.type), after.c.id, bindparam("h_version", type_=Integer),
+                    *_bound(HIST, _HISTORY_COLUMNS, "h_")).select_from(after)
+    return insert(HIST).from_select(["id", "registrant_id", "version", *_HISTORY_COLUMNS], source)
+
+
+def _types_insert(after: Any, name: str) -> Any:
+    return insert(CT).from_select(["registrant_id", "customer_type"],
+                                  select(after.c.id, func.unnest(bindparam(name, type_=_TYPES))).select_from(after))
+
+
+@lru_cache
+def insert_by_ref_statement() -> Select[Any]:
+    """A new registrant with its one reference, customer types, first history entry and audit entry, unless the
+    reference is taken (nothing written: `made` 0) or hashed as an erased person's under one of `erased_refs`
+    (nothing written: `erased` true)."""
+    erased = REF.alias("erased")
+    erased_now = exists().where(erased.c.system == bindparam("ref_system"),
+                                erased.c.external_id == any_(bindparam("erased_refs", type_=_REFS)))
+    ref = (postgresql.insert(REF).from_select(
+        ["id", "registrant_id", "system", "external_id", "created_at"],
+        select(bindparam("ref_row_id", type_=REF.c.id.type), bindparam("rid", type_=R.c.id.type),
+               bindparam("ref_system", type_=REF.c.system.type), bindparam("ref_id", type_=REF.c.external_id.type),
+               bindparam("now", type_=R.c.created_at.type)).where(~erased_now))
+        .on_conflict_do_nothing(index_elements=["system", "external_id"]).returning(REF.c.registrant_id).cte("ref"))
+    now = bindparam("now", type_=R.c.created_at.type)
+    made = insert(R).from_select(
+        ["id", *REGISTRANT_COLUMNS, "status", "version", "created_by", "created_at", "updated_at"],
+        select(ref.c.registrant_id, *_bound(R, REGISTRANT_COLUMNS, "r_"), literal(RegistrantStatus.active.value),
+               literal(1), bindparam("created_by", type_=R.c.created_by.type), now, now)
+    ).returning(R.c.id).cte("made")
+    writes = [_types_insert(made, "types_added").cte("types"), _history_insert(made).cte("history"),
+              pending_insert(made).cte("audit")]
+    return select(select(func.count()).select_from(made).scalar_subquery().label("made"),
+                  erased_now.label("erased")).add_cte(*writes)
+
+
+@lru_cache
+def update_versioned_statement() -> Select[Any]:
+    """Every editable column of a registrant (`rid`; all but `kind`) set, its version bumped, its customer types changed by
+    `types_removed`/`types_added`, a history entry and the audit entry, only if its version is still `expected`
+    (`changed` 0 otherwise, and nothing written)."""
+    changed = (update(R).where(R.c.id == bindparam("rid"), R.c.version == bindparam("expected"))
+               .values(**{name: bindparam("r_" + name, type_=R.c[name].type) for name in REGISTRANT_COLUMNS[1:]},
+                       version=bindparam("h_version", type_=Integer),
+                       updated_at=bindparam("now", type_=R.c.updated_at.type))
+               .returning(R.c.id).cte("changed"))
+    removed = delete(CT).where(CT.c.registrant_id.in_(select(changed.c.id)),
+                               CT.c.customer_type == any_(bindparam("types_removed", type_=_TYPES)))
+    writes = [removed.cte("types_removed"), _types_insert(changed, "types_added").cte("types_added"),
+              _history_insert(changed).cte("history"), pending_insert(changed).cte("audit")]
+    return select(func.count().label("changed")).select_from(changed).add_cte(*writes)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.audit import chain
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -147,13 +149,23 @@ def _audit(session: AsyncSession, actor: Principal, action: str, registrant_id: 
                  registrant_ids=[registrant_id], details=details or None)
 
 
+def _audit_entry(actor: Principal, action: str, registrant_id: uuid.UUID, **details: Any) -> dict[str, Any]:
+    """The entry `_audit` queues, for a statement that writes it itself."""
+    return audit.new_entry(actor=actor, action=action, resource_type="registrant", resource_id=registrant_id,
+                           registrant_ids=[registrant_id], details=details or None)
+
+
+def _history_values(*, actor: Principal, version: int, action: str,
+                    changes: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"version": version, "at": clock.utcnow(), "action": action, "actor_type": actor.kind,
+            "actor_id": str(actor.id) if actor.id else None, "actor_name": actor.name, "fields": sorted(changes),
+            "changes": changes}
+
+
 async def _history(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID, version: int,
                    action: str, changes: dict[str, dict[str, Any]]) -> None:
-    await repo.add_history(session, values={
-        "registrant_id": registrant_id, "version": version, "at": clock.utcnow(), "action": action,
-        "actor_type": actor.kind, "actor_id": str(actor.id) if actor.id else None, "actor_name": actor.name,
-        "fields": sorted(changes), "changes": changes,
-    })
+    await repo.add_history(session, values={"registrant_id": registrant_id, **_history_values(
+        actor=actor, version=version, action=action, changes=changes)})
 
 
 # --- registrants ----------------------------------------------------------------------------
@@ -204,21 +216,28 @@ async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUp
             raise Conflict("this external reference belongs to another registrant",
                            errors=[{"loc": ["body", "external_refs", i], "msg": "already in use"}])
     types = sorted(set(data.customer_types))
-    await repo.set_customer_types(session, registrant_id=registrant_id, types=types)
+    await repo.add_customer_types(session, registrant_id=registrant_id, types=types)
     for guardian_id in guardian_ids:
         await guardians.link(session, actor=actor, child_id=registrant_id, guardian_id=guardian_id,
                              source=GuardianSource.api)
-    changes = {k: {"old": None, "new": jsonable(v)} for k, v in fields.items() if v not in (None, [], False)}
-    if types:
-        changes["customer_types"] = {"old": None, "new": types}
-    if guardian_ids:
-        changes["guardians"] = {"old": None, "new": [str(g) for g in guardian_ids]}
+    changes = _first_changes(fields, types, guardian_ids)
     await _history(session, actor=actor, registrant_id=registrant_id, version=1, action="create", changes=changes)
     links = (await repo.get(session, registrant_id=registrant_id, visibility=Visibility()))["guardians_json"] \
         if guardian_ids else []
     return _read({"id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
                   "created_at": now, "updated_at": now, "refs_json": [r.model_dump() for r in refs], "types_json": types,
                   "guardians_json": links, "children_json": []})
+
+
+def _first_changes(fields: dict[str, Any], types: list[str],
+                   guardian_ids: list[uuid.UUID]) -> dict[str, dict[str, Any]]:
+    """The history diff of a new registrant: every field it was given."""
+    changes = {k: {"old": None, "new": jsonable(v)} for k, v in fields.items() if v not in (None, [], False)}
+    if types:
+        changes["customer_types"] = {"old": None, "new": types}
+    if guardian_ids:
+        changes["guardians"] = {"old": None, "new": [str(g) for g in guardian_ids]}
+    return changes
 
 
 async def create_registrant(session: AsyncSession, *, actor: Principal, data: RegistrantCreate,
@@ -241,9 +260,21 @@ def _split_changes(changes: dict[str, Any]) -> tuple[dict[str, Any], list[str] |
     return changes, sorted(set(types)) if types is not None else None
 
 
-async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
-                        expected: int | None, new_guardians: list[uuid.UUID] | None = None) -> RegistrantRead:
-    """Change fields under the version check, writing history; 412 if someone else changed it first."""
+@dataclass(frozen=True)
+class _Plan:
+    """What a change to a registrant writes: changed columns, customer types, guardians to link, the history diff."""
+
+    values: dict[str, Any]
+    new_types: list[str] | None
+    current_types: list[str]
+    linked: list[uuid.UUID]
+    added: list[uuid.UUID]
+    diff: dict[str, dict[str, Any]]
+
+
+async def _plan(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
+                expected: int | None, new_guardians: list[uuid.UUID] | None = None) -> _Plan:
+    """Check a change against the registrant's state, version and rules, and work out what it writes."""
     if row["status"] != RegistrantStatus.active:
         raise Conflict(f"the registrant is {row['status']}; it cannot be changed here")
     if expected is not None and expected != row["version"]:
@@ -264,17 +295,32 @@ async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapp
         diff["customer_types"] = {"old": current_types, "new": new_types}
     if added:
         diff["guardians"] = {"old": [str(g) for g in linked], "new": [str(g) for g in [*linked, *added]]}
+    values = {k: changes[k] for k in diff if k not in ("customer_types", "guardians")}
+    return _Plan(values, new_types, current_types, linked, added, diff)
+
+
+def _changed(row: RowMapping, plan: _Plan, now: datetime, guardians_json: Any) -> RegistrantRead:
+    """The registrant as a change leaves it."""
+    types = plan.new_types if plan.new_types is not None else plan.current_types
+    return _read({**row, **plan.values, "version": row["version"] + 1, "updated_at": now, "types_json": types,
+                  "guardians_json": guardians_json})
+
+
+async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapping, changes: dict[str, Any],
+                        expected: int | None, new_guardians: list[uuid.UUID] | None = None) -> RegistrantRead:
+    """Change fields under the version check, writing history; 412 if someone else changed it first."""
+    plan = await _plan(session, actor=actor, row=row, changes=changes, expected=expected, new_guardians=new_guardians)
+    registrant_id, diff, values = row["id"], plan.diff, plan.values
     if not diff:
         _audit(session, actor, "registrant.update", registrant_id, fields=[])
         return _read(row)
     now = clock.utcnow()
-    values = {k: changes[k] for k in diff if k not in ("customer_types", "guardians")}
     if not await repo.update_versioned(session, registrant_id=registrant_id, expected_version=row["version"],
                                        values={**values, "updated_at": now}):
         raise PreconditionFailed("the registrant was changed by someone else; read it again")
-    if new_types is not None and "customer_types" in diff:
-        await repo.set_customer_types(session, registrant_id=registrant_id, types=new_types)
-    for guardian_id in added:
+    if plan.new_types is not None and "customer_types" in diff:
+        await repo.set_customer_types(session, registrant_id=registrant_id, types=plan.new_types)
+    for guardian_id in plan.added:
         await guardians.link(session, actor=actor, child_id=registrant_id, guardian_id=guardian_id,
                              source=GuardianSource.api)
     if {"email", "phone"} & set(values) and row["children_json"]:
@@ -284,10 +330,8 @@ async def apply_changes(session: AsyncSession, *, actor: Principal, row: RowMapp
     version = row["version"] + 1
     await _history(session, actor=actor, registrant_id=registrant_id, version=version, action="update", changes=diff)
     _audit(session, actor, "registrant.update", registrant_id, fields=sorted(diff))
-    types = new_types if new_types is not None else current_types
-    fresh = await repo.get(session, registrant_id=registrant_id, visibility=Visibility()) if added else row
-    return _read({**row, **values, "version": version, "updated_at": now, "types_json": types,
-                  "guardians_json": fresh["guardians_json"]})
+    fresh = await repo.get(session, registrant_id=registrant_id, visibility=Visibility()) if plan.added else row
+    return _changed(row, plan, now, fresh["guardians_json"])
 
 
 async def update_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
@@ -305,6 +349,11 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
     if is_integration(actor) and system != actor.system:
         raise Forbidden(f"this client may only use references of its own system {actor.system!r}",
                         errors=[{"loc": ["path", "system"], "msg": "another system's reference"}])
+    if dialect_name(session) == "postgresql" and not data.guardian_ids:
+        done = await _upsert_in_statements(session, actor=actor, system=system, external_id=external_id, data=data,
+                                           expected=parse_if_match(if_match), ref_keys=ref_keys)
+        if done is not None:
+            return done
     owner = await repo.ref_owner(session, system=system, external_id=external_id)
     if owner is None:
         try:
@@ -326,6 +375,93 @@ async def upsert_by_ref(session: AsyncSession, *, actor: Principal, system: str,
     changes = data.model_dump(include={*EDITABLE_FIELDS, "customer_types"})
     return await apply_changes(session, actor=actor, row=row, changes=changes, expected=expected,
                                new_guardians=data.guardian_ids), False
+
+
+# A lost race (a concurrent upsert of the same reference) reads and writes again, at most this many times.
+_UPSERT_ATTEMPTS = 10
+
+
+async def _upsert_in_statements(session: AsyncSession, *, actor: Principal, system: str, external_id: str,
+                                data: RegistrantUpsert, expected: int | None,
+                                ref_keys: list[str]) -> tuple[RegistrantRead, bool] | None:
+    """PostgreSQL: the upsert as a read and one write statement carrying its reference, types, history and audit
+    entry (with a sequencer sealing and the caller cached: two round trips, each its own implicit transaction).
+
+    Optimistic: the write happens only if the reference is still free (insert) or the version still the one read
+    (update); a lost race reads again. None when the change needs the general path (a guardian's new email or
+    phone rewrites their children's contact).
+    """
+    # A date of birth makes the rules read the profile through the session: then all of it runs in its transaction.
+    async with audit.writing_connection(session, lean=data.date_of_birth is None) as (conn, _):
+        for _attempt in range(_UPSERT_ATTEMPTS):
+            row = (await conn.execute(repo.by_ref_statement("postgresql"),
+                                      {"ref_system": system, "ref_id": external_id})).mappings().one_or_none()
+            if row is None:
+                created = await _insert_by_ref(session, conn, actor=actor, system=system, external_id=external_id,
+                                               data=data, ref_keys=ref_keys)
+                if created is not None:
+                    return created, True
+                continue  # a concurrent request attached the reference first: update that one
+            if is_integration(actor) and row["status"] != RegistrantStatus.active:
+                raise NotFound(_NOT_FOUND)
+            if row["kind"] != data.kind:
+                raise Invalid("the kind of a registrant cannot change", loc=["body", "kind"])
+            plan = await _plan(session, actor=actor, row=row, expected=expected,
+                               changes=data.model_dump(include={*EDITABLE_FIELDS, "customer_types"}))
+            if {"email", "phone"} & set(plan.values) and row["children_json"]:
+                return None
+            if not plan.diff:
+                await audit.write_entry(conn, _audit_entry(actor, "registrant.update", row["id"], fields=[]))
+                return _read(row), False
+            now = clock.utcnow()
+            if await _update_by_plan(conn, actor=actor, row=row, plan=plan, now=now):
+                return _changed(row, plan, now, row["guardians_json"]), False
+            if expected is not None:
+                break
+    raise PreconditionFailed("the registrant was changed by someone else; read it again")
+
+
+async def _insert_by_ref(session: AsyncSession, conn: AsyncConnection, *, actor: Principal, system: str,
+                         external_id: str, data: RegistrantUpsert, ref_keys: list[str]) -> RegistrantRead | None:
+    """A new registrant with its reference in one statement (see `repo.insert_by_ref_statement`); None when a
+    concurrent request took the reference first, 410 when the reference is an erased person's."""
+    fields = data.model_dump(include=set(EDITABLE_FIELDS))
+    await _check_rules(session, kind=data.kind, state=fields)
+    registrant_id, now, types = uuid.uuid4(), clock.utcnow(), sorted(set(data.customer_types))
+    changes = _first_changes(fields, types, [])
+    history = _history_values(actor=actor, version=1, action="create", changes=changes)
+    entry = _audit_entry(actor, "registrant.create", registrant_id)
+    made = (await conn.execute(repo.insert_by_ref_statement(), {
+        "ref_row_id": uuid.uuid4(), "rid": registrant_id, "ref_system": system, "ref_id": external_id, "now": now,
+        "erased_refs": erasure.erased_refs(ref_keys, system, external_id), "created_by": actor.subject,
+        "types_added": types, "h_id": uuid.uuid4(), **{"h_" + k: v for k, v in history.items()},
+        **{"r_" + k: v for k, v in {"kind": data.kind, **fields}.items()}, **chain.write_params(entry),
+    })).one()
+    if made.erased:
+        raise erasure.erased_gone(system)
+    if not made.made:
+        return None
+    return _read({"id": registrant_id, "kind": data.kind, **fields, "status": RegistrantStatus.active, "version": 1,
+                  "created_at": now, "updated_at": now, "refs_json": [{"system": system, "id": external_id}],
+                  "types_json": types, "guardians_json": [], "children_json": []})
+
+
+async def _update_by_plan(conn: AsyncConnection, *, actor: Principal, row: RowMapping, plan: _Plan,
+                          now: datetime) -> bool:
+    """Write a planned change in one statement (see `repo.update_versioned_statement`); False when the version
+    changed since the row was read (nothing written)."""
+    version, diff = row["version"] + 1, plan.diff
+    new_types = set(plan.new_types if "customer_types" in diff and plan.new_types is not None else plan.current_types)
+    history = _history_values(actor=actor, version=version, action="update", changes=diff)
+    entry = _audit_entry(actor, "registrant.update", row["id"], fields=sorted(diff))
+    result = await conn.execute(repo.update_versioned_statement(), {
+        "rid": row["id"], "expected": row["version"], "now": now, "h_id": uuid.uuid4(),
+        **{"h_" + k: v for k, v in history.items()},
+        **{"r_" + k: plan.values.get(k, row[k]) for k in EDITABLE_FIELDS},
+        "types_removed": sorted(set(plan.current_types) - new_types),
+        "types_added": sorted(new_types - set(plan.current_types)), **chain.write_params(entry),
+    })
+    return bool(result.scalar_one())
 
 
 async def add_guardian(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,

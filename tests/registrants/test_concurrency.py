@@ -9,6 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.audit.models import AuditEntry
+from app.audit.sequencer import Sequencer
 from app.idempotency.models import IdempotencyKey
 from app.registrants.models import Registrant
 from tests.conftest import bearer, password_login
@@ -99,15 +101,33 @@ class TestConcurrentWrites:
                 assert current.json()["version"] == 2
 
     @pytest.mark.commits
-    async def test_concurrent_upserts_of_one_ref_make_one_registrant(self, live_server, make_client, app):
+    async def test_concurrent_upserts_of_one_ref_make_one_registrant(self, live_server, make_client, app, settings):
         booking = await make_client("integration", "booking")
         ref = ext_id()
         async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
             responses = await asyncio.gather(*(http.put(f"/v1/registrants/by-ref/booking/{ref}", headers=booking.headers,
-                                                        json=person(given_name=f"N{i}")) for i in range(5)))
-        assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
-        assert [r.status_code for r in responses].count(201) == 1
-        assert len({r.json()["id"] for r in responses}) == 1
+                                                        json=person(given_name=f"N{i}")) for i in range(8)))
+            assert all(r.status_code in (200, 201) for r in responses), [r.text for r in responses]
+            assert [r.status_code for r in responses].count(201) == 1
+            assert len({r.json()["id"] for r in responses}) == 1
+            rid = responses[0].json()["id"]
+            # Each change is one version: the last answer given is what is stored, with a history entry per version.
+            final = max((r.json() for r in responses), key=lambda body: body["version"])
+            current = await http.get(f"/v1/registrants/{rid}", headers=booking.headers)
+            assert current.json() == final
+            history = (await http.get(f"/v1/registrants/{rid}/history", headers=booking.headers)).json()["items"]
+        assert [h["version"] for h in history] == list(range(1, final["version"] + 1))
+        # The live server's sequencer seals on PostgreSQL (its writers on SQLite): seal what it has not reached yet.
+        await Sequencer(app.state.db, settings.model_copy(update={"audit_sealing": "sequencer"})).drain(wait=True)
+        async with app.state.db.sessionmaker() as session:
+            entries = [e for e in (await session.execute(select(AuditEntry).where(
+                AuditEntry.resource_id == rid, AuditEntry.action.in_(["registrant.create", "registrant.update"]))
+                .order_by(AuditEntry.seq))).scalars()]
+        # One entry per request, in the chain: the creation first, then one update each (with the fields it changed).
+        assert [e.action for e in entries] == ["registrant.create"] + ["registrant.update"] * 7
+        assert all(e.registrant_ids == [rid] for e in entries)
+        changed = [e for e in entries[1:] if e.details["fields"]]
+        assert len(changed) == final["version"] - 1
 
 
 class TestAuditChainAfterConcurrency:

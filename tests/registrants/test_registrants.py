@@ -300,6 +300,61 @@ class TestUpsertByRef:
         r = await client.put(url, headers={**booking.headers, "If-Match": '"1"'}, json=person(given_name="Kolmas"))
         assert r.status_code == 412
 
+    async def test_create_change_and_repeat_write_history_and_audit(self, client, make_client, app):
+        booking = await make_client("integration", "booking")
+        ref = ext_id()
+        url = f"/v1/registrants/by-ref/booking/{ref}"
+        body = person(customer_types=["season", "course", "season"], address={
+            "street": "Mannerheimintie 1", "postal_code": "00100", "city": "Helsinki"})
+        made = await client.put(url, headers=booking.headers, json=body)
+        assert made.status_code == 201 and made.headers["etag"] == '"1"', made.text
+        first = made.json()
+        assert first["external_refs"] == [{"system": "booking", "id": ref}]
+        assert first["customer_types"] == ["course", "season"] and first["version"] == 1
+        assert first["address"]["country"] == "FI" and first["phone"] == "+358405812799"
+        rid = first["id"]
+        read = await client.get(f"/v1/registrants/{rid}", headers=booking.headers)
+        assert read.json() == first
+        changed = await client.put(url, headers=booking.headers,
+                                   json={**body, "given_name": "Toka", "customer_types": ["web_shop", "course"]})
+        assert changed.status_code == 200 and changed.headers["etag"] == '"2"', changed.text
+        second = changed.json()
+        assert second["given_name"] == "Toka" and second["version"] == 2
+        assert second["customer_types"] == ["course", "web_shop"]
+        assert second["created_at"] == first["created_at"] and second["updated_at"] >= first["updated_at"]
+        assert (await client.get(f"/v1/registrants/{rid}", headers=booking.headers)).json() == second
+        again = await client.put(url, headers=booking.headers,
+                                 json={**body, "given_name": "Toka", "customer_types": ["course", "web_shop"]})
+        assert again.status_code == 200 and again.headers["etag"] == '"2"' and again.json() == second
+        history = (await client.get(f"/v1/registrants/{rid}/history", headers=booking.headers)).json()["items"]
+        assert [(h["version"], h["action"]) for h in history] == [(1, "create"), (2, "update")]
+        assert history[0]["changes"]["customer_types"] == {"old": None, "new": ["course", "season"]}
+        assert history[1]["changes"] == {"given_name": {"old": "Maija", "new": "Toka"},
+                                         "customer_types": {"old": ["course", "season"], "new": ["course", "web_shop"]}}
+        assert history[1]["fields"] == ["customer_types", "given_name"]
+        [created] = await _audit_entries(app, rid, "registrant.create")
+        updates = sorted(await _audit_entries(app, rid, "registrant.update"), key=lambda e: e.seq)
+        assert created.registrant_ids == [rid] and created.resource_id == rid and created.details == {}
+        assert created.actor_type == "client" and created.role == "integration" and created.outcome == "success"
+        assert [e.details for e in updates] == [{"fields": ["customer_types", "given_name"]}, {"fields": []}]
+        assert created.seq < updates[0].seq < updates[1].seq
+
+    async def test_kind_status_and_stale_version(self, client, make_client, make_user, app):
+        booking, staff = await make_client("integration", "booking"), await make_user("staff")
+        url = f"/v1/registrants/by-ref/booking/{ext_id()}"
+        rid = (await client.put(url, headers=booking.headers, json=person())).json()["id"]
+        r = await client.put(url, headers=booking.headers, json=organisation())
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "kind"]
+        assert (await client.put(url, headers=booking.headers, json=person(given_name="B"))).status_code == 200
+        r = await client.put(url, headers={**booking.headers, "If-Match": '"1"'}, json=person(given_name="C"))
+        assert r.status_code == 412 and r.headers["etag"] == '"2"'
+        r = await client.put(url, headers={**booking.headers, "If-Match": "nonsense"}, json=person(given_name="C"))
+        assert r.status_code == 412
+        await TestRestrictedAndErased._restricted(None, app, rid)
+        assert (await client.put(url, headers=booking.headers, json=person())).status_code == 404
+        assert (await client.put(url, headers=staff.headers, json=person())).status_code == 409
+        assert await _count(app, RegistrantHistory, registrant_id=uuid.UUID(rid)) == 2
+
     async def test_another_systems_ref_is_403(self, client, make_client):
         booking = await make_client("integration", "booking")
         r = await client.put(f"/v1/registrants/by-ref/webshop/{ext_id()}", headers=booking.headers, json=person())
