@@ -12,11 +12,13 @@ from app import __version__, api
 from app.audit import sequencer
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers, problem_openapi
+from app.core.lean import LeanRoutes
 from app.core.middleware import RequestGuard
 from app.db.session import Database
 from app.health.router import router as health_router
 from app.metrics.router import router as metrics_router
 from app.outbox.worker import start_in_process
+from app.registrants import lean as registrants_lean
 from app.wiring import build as build_wiring
 
 DESCRIPTION = """\
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(api.router)
+    if settings.lean_routes:
+        # Innermost of the middleware, so the guard (request id, access log, metrics) and CORS wrap it too.
+        app.add_middleware(LeanRoutes, state=app.state, handlers={("GET", "/v1/registrants"): registrants_lean.lookup})
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],

@@ -239,6 +239,25 @@ async def principal_for_token(session: AsyncSession, settings: Settings, *, toke
 
     Returns the principal and whether the token may only change the password.
     """
+    claims, kind, subject_id = _claims(settings, token)
+    return _admitted(claims, kind, await _subject(session, settings, kind, subject_id))
+
+
+def cached_principal(settings: Settings, *, token: str) -> tuple[Principal, bool] | None:
+    """What `principal_for_token` answers, from the per-process cache alone: None when the token is not valid, its
+    subject is not cached (or no longer fresh), or it was revoked; the caller then asks `principal_for_token`."""
+    try:
+        claims, kind, subject_id = _claims(settings, token)
+        hit = _known.get(subject_id) if settings.principal_cache_seconds else None
+        if hit is None or hit.expires <= time.monotonic():
+            return None
+        return _admitted(claims, kind, hit)
+    except Unauthorized:
+        return None
+
+
+def _claims(settings: Settings, token: str) -> tuple[security.TokenClaims, str, uuid.UUID]:
+    """The token's verified claims, its subject's kind and id; 401 if any is not valid."""
     try:
         claims = security.verify_token(settings, token)
     except security.TokenError as exc:
@@ -250,7 +269,11 @@ async def principal_for_token(session: AsyncSession, settings: Settings, *, toke
         raise Unauthorized("the token is not valid") from exc
     if kind not in (PrincipalKind.user, PrincipalKind.client):
         raise Unauthorized("the token is not valid")
-    known = await _subject(session, settings, kind, subject_id)
+    return claims, kind, subject_id
+
+
+def _admitted(claims: security.TokenClaims, kind: str, known: _Known | None) -> tuple[Principal, bool]:
+    """The principal the claims grant against the subject as known; 401 if revoked."""
     if (known is None or not known.usable or known.generation != claims.generation
             or (kind == PrincipalKind.user and known.principal.role != claims.role)):
         raise Unauthorized("the token has been revoked")

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # (synchronous_commit off for that transaction): a database crash may lose the last few hundred milliseconds of
     # such entries, never a write's. "sync" waits, as every other transaction does.
     audit_read_commit: Literal["sync", "async"] = "sync"
+    # Hot, simple reads (GET /v1/registrants?email=) answered before FastAPI's routing when they can be answered
+    # exactly as the route would (app/core/lean.py); off: every request goes through its route.
+    lean_routes: bool = True
     audit_seal_batch_size: int = Field(default=1000, ge=1, le=20000)
     audit_seal_poll_seconds: float = Field(default=0.2, gt=0, le=10)
     # Hosts that callbacks may reach over plain http or at private addresses (comma-separated).

@@ -10,6 +10,8 @@ _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _client_addr: ContextVar[str | None] = ContextVar("client_addr", default=None)
 # A mutable holder, so what a dependency learns (the principal) is seen by the middleware that set it up.
 _facts: ContextVar[dict[str, Any] | None] = ContextVar("request_facts", default=None)
+# Scope key: the route template of a request a lean route answered (app/core/lean.py).
+LEAN_ROUTE = "rekisteri.lean_route"
 
 
 def current_request_id() -> str | None:
@@ -40,6 +42,8 @@ def set_principal_id(principal_id: str | None) -> None:
 
 def route_template(scope: MutableMapping[str, Any]) -> str:
     """`/v1/registrants/{registrant_id}` for the request's route, `<unmatched>` when none matched."""
+    if LEAN_ROUTE in scope:
+        return scope[LEAN_ROUTE]
     # FastAPI records the full template of the route it chose (prefixes included) in its scope entry.
     chosen = (scope.get("fastapi") or {}).get("effective_route_context")
     if isinstance(getattr(chosen, "path", None), str) and chosen.path:

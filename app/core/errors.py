@@ -219,6 +219,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return unexpected_response(route_template(request.scope), exc)
 
 
+async def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """What the handlers answer to an error raised outside a route (a lean route, app/core/lean.py): 503 when the
+    database cannot be reached, 500 for anything else."""
+    return await _outage(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of error through the problem renderer."""
     app.add_exception_handler(RequestValidationError, _validation)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -70,13 +71,17 @@ class Database:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # Lean reads (app/audit/lean.py) at once: at most the pool's size, so a burst waits for a pooled connection
+    # instead of opening overflow connections that are closed again when returned.
+    lean_reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         engine = create_engine(settings)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False,
                                               info={AUDIT_SEAL_INLINE: settings.audit_seals_inline,
-                                                    AUDIT_READ_ASYNC: settings.audit_read_commit == "async"}))
+                                                    AUDIT_READ_ASYNC: settings.audit_read_commit == "async"}),
+                   asyncio.Semaphore(settings.db_pool_size))
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -40,7 +40,8 @@ stats_router = APIRouter(prefix="/stats", tags=["stats"], responses=problem_resp
 IfMatch = Annotated[str | None, Header(alias="If-Match", max_length=100,
                                        description="The ETag the change is based on; 412 if it is stale")]
 RegistrantId = Annotated[uuid.UUID, Path(description="The registrant's id")]
-_PAGE = TypeAdapter(Page[RegistrantRead])
+# A page of registrants as JSON (the lean route, app/registrants/lean.py, renders it the same way).
+PAGE_JSON = TypeAdapter(Page[RegistrantRead])
 _ETAG_HEADER = {"ETag": {"description": "The registrant's version", "schema": {"type": "string"}}}
 
 
@@ -100,7 +101,7 @@ async def list_registrants(actor: RegistrantsReader, session: SessionDep, page: 
     """List the registrants the caller may see, in creation order; the read is audited."""
     found = await service.list_registrants(session, actor=actor, filters=filters, params=page)
     # Serialised once, straight to JSON (the model was validated when the page was built).
-    return Response(_PAGE.dump_json(found, by_alias=True), media_type="application/json")
+    return Response(PAGE_JSON.dump_json(found, by_alias=True), media_type="application/json")
 
 
 @router.put("/by-ref/{system}/{external_id}", status_code=200, response_model=RegistrantRead, responses={

@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.audit import chain
+from app.audit import lean as audit_lean
 from app.audit import service as audit
 from app.auth.principal import Principal
 from app.auth.roles import Role
@@ -19,6 +20,7 @@ from app.core import clock
 from app.core.errors import Conflict, Forbidden, Invalid, NotFound, PayloadTooLarge, PreconditionFailed
 from app.db.pagination import Page, PageParams, make_page
 from app.db.repository import dialect_name
+from app.db.session import Database
 from app.register import service as register
 from app.registrants import erasure, guardians
 from app.registrants import repository as repo
@@ -180,10 +182,7 @@ async def get_registrant(session: AsyncSession, *, actor: Principal, registrant_
 async def list_registrants(session: AsyncSession, *, actor: Principal, filters: RegistrantFilter,
                            params: PageParams) -> Page[RegistrantRead]:
     """A page of the registrants the caller may see; one audit entry names them all."""
-    if is_integration(actor) and filters.statuses != (RegistrantStatus.active,):
-        raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
-                                                                              "msg": "not allowed"}])
-    visibility, dialect = visibility_for(actor), dialect_name(session)
+    visibility, dialect = _list_visibility(actor, filters), dialect_name(session)
     shape = repo.lookup_shape(filters=filters, visibility=visibility, params=params)
     if shape is not None:  # a plain lookup: one statement per shape, its values bound
         stmt, values = (repo.lookup_statement(shape, dialect),
@@ -194,6 +193,31 @@ async def list_registrants(session: AsyncSession, *, actor: Principal, filters: 
     rows = await audit.read_audited(session, stmt, params=values, shape=shape, actor=actor, action="registrant.list",
                                     resource_type="registrant", order_by=repo.REGISTRANTS_ORDER, limit=params.limit)
     return make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=_read)
+
+
+async def lookup_registrants(database: Database, *, actor: Principal, filters: RegistrantFilter, params: PageParams,
+                             async_commit: bool) -> Page[RegistrantRead] | None:
+    """`list_registrants` for a plain lookup (by email, phone and/or reference, first page) on PostgreSQL with a
+    sequencer sealing: the same statement and audit entry, run on the pooled driver connection (the lean route,
+    app/registrants/lean.py); None for any other list, which only `list_registrants` answers."""
+    visibility = _list_visibility(actor, filters)
+    shape = repo.lookup_shape(filters=filters, visibility=visibility, params=params)
+    if shape is None:
+        return None
+    rows = await audit_lean.read_audited(
+        database, repo.lookup_statement(shape, "postgresql"), params=repo.lookup_params(filters=filters,
+                                                                                     visibility=visibility),
+        shape=shape, actor=actor, action="registrant.list", resource_type="registrant",
+        order_by=repo.REGISTRANTS_ORDER, limit=params.limit, async_commit=async_commit)
+    return make_page(rows, params, keyset=repo.REGISTRANTS_KEYSET, convert=_read)
+
+
+def _list_visibility(actor: Principal, filters: RegistrantFilter) -> Visibility:
+    """Whom a list may show the caller; integrations list active registrants only."""
+    if is_integration(actor) and filters.statuses != (RegistrantStatus.active,):
+        raise Forbidden("integrations see active registrants only", errors=[{"loc": ["query", "status"],
+                                                                              "msg": "not allowed"}])
+    return visibility_for(actor)
 
 
 async def _insert(session: AsyncSession, *, actor: Principal, data: RegistrantUpsert,
