@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = start_in_process(app.state.db, settings, app.state.wiring) if settings.runs_worker_in_process else None
         # The audit sequencer too (development; in production `rekisteri worker` runs it).
         sealer = sequencer.start_in_process(app.state.db, settings) if settings.runs_sequencer_in_process else None
+        # What the process built to start (~200,000 objects: models, schemas, routes) lives as long as it does; a full
+        # garbage collection walking all of it paused every request for tens of milliseconds (the p99 under load).
+        gc.freeze()
         yield
         if background is not None:
             await background.stop()

@@ -178,6 +178,7 @@ def main() -> int:
             if name != "jwt-only":
                 assert len(sample.json()["items"]) == 1, (name, sample.text)
         results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+        started_load = _load()
         lags = []
         for round_ in range(ROUNDS):
             for connections in (1, 32):
@@ -192,7 +193,14 @@ def main() -> int:
         verified = httpx.get(services["rekisteri 1w"] + "/v1/audit/verify",
                              headers={"Authorization": f"Bearer {auditor}"}, timeout=600).json()
     report(results, lags, verified)
+    print(f"load average before the rounds {started_load}, after {_load()}; "
+          f"REKISTERI_AUDIT_READ_COMMIT={env.get('REKISTERI_AUDIT_READ_COMMIT', 'sync')}, "
+          f"REKISTERI_LEAN_ROUTES={env.get('REKISTERI_LEAN_ROUTES', 'true')}")
     return 0
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def backlog() -> tuple[int, float]:
