@@ -259,7 +259,7 @@ def cached_principal(settings: Settings, *, token: str) -> tuple[Principal, bool
 def _claims(settings: Settings, token: str) -> tuple[security.TokenClaims, str, uuid.UUID]:
     """The token's verified claims, its subject's kind and id; 401 if any is not valid."""
     try:
-        claims = security.verify_token(settings, token)
+        claims = security.verify_token_cached(settings, token)
     except security.TokenError as exc:
         raise Unauthorized("the token is not valid") from exc
     kind, _, raw_id = claims.sub.partition(":")

@@ -128,6 +128,33 @@ def issue_token(
 
 def verify_token(settings: Settings, token: str) -> TokenClaims:
     """Verify signature (pinned algorithm), issuer, audience and times against our clock."""
+    claims, times = _verified(settings, token)
+    _check_times(*times)
+    return claims
+
+
+def verify_token_cached(settings: Settings, token: str) -> TokenClaims:
+    """`verify_token`, checking a token's signature, issuer, audience and claims once per process (they never change
+    for the same text under the same key) and its times at every use, against our clock."""
+    key = (token, settings.jwt_algorithm, settings.jwt_issuer, settings.jwt_audience, settings.verification_key())
+    known = _VERIFIED.get(key)
+    if known is None:
+        known = _verified(settings, token)
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[key] = known
+    _check_times(*known[1])
+    return known[0]
+
+
+# Tokens verified in this process: by their text and everything they were checked against (a new key or audience
+# misses); only what verified is kept, with its times (iat, nbf, exp). Bounded, emptied when full.
+_VERIFIED: dict[tuple[Any, ...], tuple[TokenClaims, tuple[int, int, int]]] = {}
+_VERIFIED_MAX = 10_000
+
+
+def _verified(settings: Settings, token: str) -> tuple[TokenClaims, tuple[int, int, int]]:
+    """The claims of a token whose signature, algorithm, issuer, audience and claims verify, and its times."""
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as exc:
@@ -141,7 +168,7 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            # Times are checked below against the service clock, which tests can move.
+            # Times are checked in `_check_times` against the service clock, which tests can move.
             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "leeway": 0},
         )
     except JWTError as exc:
@@ -154,21 +181,25 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         generation = int(claims.get("gen", -1))
     except (TypeError, ValueError) as exc:
         raise TokenError("malformed time claims") from exc
-    now = clock.utcnow().timestamp()
-    if now >= exp:
-        raise TokenError("expired")
-    if now < nbf or now < iat - 5:
-        raise TokenError("not yet valid")
+    zone = clock.utcnow().tzinfo
     return TokenClaims(
         sub=str(claims["sub"]),
         role=str(claims["role"]),
         scopes=frozenset(str(claims["scope"]).split()),
         jti=str(claims["jti"]),
-        issued_at=datetime.fromtimestamp(iat, clock.utcnow().tzinfo),
-        expires_at=datetime.fromtimestamp(exp, clock.utcnow().tzinfo),
+        issued_at=datetime.fromtimestamp(iat, zone),
+        expires_at=datetime.fromtimestamp(exp, zone),
         generation=generation,
         password_change_only=bool(claims.get("pwd", False)),
-    )
+    ), (iat, nbf, exp)
+
+
+def _check_times(iat: int, nbf: int, exp: int) -> None:
+    now = clock.utcnow().timestamp()
+    if now >= exp:
+        raise TokenError("expired")
+    if now < nbf or now < iat - 5:
+        raise TokenError("not yet valid")
 
 
 def keyed_hash(key: str, value: str) -> str:

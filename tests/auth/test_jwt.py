@@ -8,12 +8,14 @@ import hmac
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from app.core import security
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import PASSWORD, TEST_SECRET, password_login
@@ -114,6 +116,37 @@ class TestRevocation:
         assert (await _me(client, made.token)).status_code == 200
         await client.post(f"/v1/clients/{made.id}/revoke", headers=controller.headers)
         assert (await _me(client, made.token)).status_code == 401
+
+
+class TestVerifiedOnce:
+    """A token's signature is checked once per process; its times at every use, and nothing carries over to a key,
+    issuer or audience it was not checked against."""
+
+    async def test_a_token_used_again_still_expires(self, client, make_user, clock):
+        user = await make_user("staff")
+        assert (await _me(client, user.token)).status_code == 200
+        assert (await _me(client, user.token)).status_code == 200
+        clock.advance(timedelta(days=2))
+        r = await _me(client, user.token)
+        assert r.status_code == 401, r.text
+
+    def test_a_token_verified_under_one_key_is_refused_under_another(self, controller):
+        token = forge(claims_for(controller.id), TEST_SECRET.encode())
+        ours = Settings(database_url="sqlite://", jwt_secret=TEST_SECRET)
+        other = Settings(database_url="sqlite://", jwt_secret="another-secret-" + "y" * 40)
+        assert security.verify_token_cached(ours, token).sub == f"user:{controller.id}"
+        assert security.verify_token_cached(ours, token).sub == f"user:{controller.id}"
+        with pytest.raises(security.TokenError):
+            security.verify_token_cached(other, token)
+        with pytest.raises(security.TokenError):
+            security.verify_token_cached(ours.model_copy(update={"jwt_audience": "someone-else"}), token)
+
+    def test_a_token_not_yet_valid_is_refused_each_time(self, controller):
+        token = forge(claims_for(controller.id, nbf=int(time.time()) + 300), TEST_SECRET.encode())
+        ours = Settings(database_url="sqlite://", jwt_secret=TEST_SECRET)
+        for _ in range(2):
+            with pytest.raises(security.TokenError):
+                security.verify_token_cached(ours, token)
 
 
 @pytest.fixture(scope="module", params=["RS256", "ES256"])
