@@ -66,8 +66,9 @@ async def _profile(session: AsyncSession) -> tuple[int, RegisterProfile]:
 
 async def _registrant(session: AsyncSession, actor: Principal, registrant_id: uuid.UUID, *,
                       for_update: bool = False) -> RowMapping:
+    # Only the registrant's own columns: the consent rules need no references, types or links (one read less work).
     row = await registrants.visible_registrant(session, actor=actor, registrant_id=registrant_id,
-                                               for_update=for_update)
+                                               for_update=for_update, extras=False)
     if row["status"] == RegistrantStatus.erased:
         raise NotFound(_NOT_FOUND)
     return row

@@ -195,9 +195,10 @@ def lookup_statement(shape: Hashable, dialect: str) -> Select[Any]:
 
 
 async def get(session: AsyncSession, *, registrant_id: uuid.UUID, visibility: Visibility,
-              for_update: bool = False) -> RowMapping | None:
-    """The registrant row if the caller may see it."""
-    stmt = _registrants(dialect_name(session)).where(R.c.id == registrant_id)
+              for_update: bool = False, extras: bool = True) -> RowMapping | None:
+    """The registrant row if the caller may see it (without `extras`, only its own columns: no references, types or
+    links)."""
+    stmt = (_registrants(dialect_name(session)) if extras else select(R)).where(R.c.id == registrant_id)
     clause = visibility.clause()
     if clause is not None:
         stmt = stmt.where(clause)

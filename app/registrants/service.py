@@ -65,9 +65,11 @@ def visibility_for(principal: Principal) -> Visibility:
 
 
 async def visible_registrant(session: AsyncSession, *, actor: Principal, registrant_id: uuid.UUID,
-                             for_update: bool = False) -> RowMapping:
-    """The registrant row if the principal may see it (integrations: active ones only); 404 otherwise."""
-    row = await repo.get(session, registrant_id=registrant_id, visibility=visibility_for(actor), for_update=for_update)
+                             for_update: bool = False, extras: bool = True) -> RowMapping:
+    """The registrant row if the principal may see it (integrations: active ones only); 404 otherwise. Without
+    `extras` only its own columns (see `repo.get`)."""
+    row = await repo.get(session, registrant_id=registrant_id, visibility=visibility_for(actor), for_update=for_update,
+                         extras=extras)
     if row is None or (is_integration(actor) and row["status"] != RegistrantStatus.active):
         raise NotFound(_NOT_FOUND)
     return row
