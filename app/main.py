@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     if settings.lean_routes:
         # Innermost of the middleware, so the guard (request id, access log, metrics) and CORS wrap it too.
-        app.add_middleware(LeanRoutes, state=app.state, handlers={("GET", "/v1/registrants"): registrants_lean.lookup})
+        app.add_middleware(LeanRoutes, state=app.state, handlers={("GET", "/v1/registrants"): registrants_lean.lookup},
+                           prefixes=(registrants_lean.UPSERT,))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],

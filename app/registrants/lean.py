@@ -1,5 +1,6 @@
 """The lean `GET /v1/registrants`: a plain lookup (`email`, `phone`, `ref`, `limit`, each at most once) answered before
-FastAPI's routing (app/core/lean.py), exactly as `router.list_registrants` answers it.
+FastAPI's routing (app/core/lean.py), exactly as `router.list_registrants` answers it; and the lean
+`PUT /v1/registrants/by-ref/{system}/{external_id}` (`upsert`), exactly as `router.upsert_by_ref` answers it.
 
 The same checks in the same terms: the bearer token verified and its subject admitted by the per-process cache
 (`auth.service.cached_principal`, the rules of `principal_for_token`), the `registrants:read` scope, each parameter
@@ -10,8 +11,11 @@ value the route would refuse, a subject not cached, SQLite or inline sealing) go
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qsl
+
+from pydantic import TypeAdapter, ValidationError
 
 from starlette.datastructures import State
 from starlette.responses import Response
@@ -22,13 +26,15 @@ from app.auth.principal import Principal
 from app.auth.roles import Scope as AuthScope
 from app.core.config import Settings
 from app.core.context import set_principal_id
-from app.core.lean import first_header
+from app.core.errors import DomainError
+from app.core.lean import LeanPrefix, first_header
 from app.core.phone import normalise_phone
 from app.core.types import check_line
 from app.db.pagination import read_params
 from app.registrants import service
 from app.registrants.repository import RegistrantFilter
 from app.registrants.router import PAGE_JSON
+from app.registrants.schemas import RegistrantRead, RegistrantUpsert
 
 # The route's `max_length` of each filter it takes here (app/registrants/router.py, registrant_filter).
 _MAX_LENGTH = {"email": 254, "phone": 40, "ref": 270}
@@ -93,8 +99,8 @@ def _filters(query: dict[str, str]) -> RegistrantFilter | None:
     return RegistrantFilter(email=query.get("email"), phone=phone, ref=(system, external_id) if ref else None)
 
 
-def _reader(scope: Scope, settings: Settings) -> Principal | None:
-    """The caller, when its bearer token is valid, its subject cached and admitted, and it may read registrants."""
+def _reader(scope: Scope, settings: Settings, needed: AuthScope = AuthScope.registrants_read) -> Principal | None:
+    """The caller, when its bearer token is valid, its subject cached and admitted, and its token has `needed`."""
     scheme, _, token = (first_header(scope, b"authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -102,6 +108,87 @@ def _reader(scope: Scope, settings: Settings) -> Principal | None:
     if admitted is None:
         return None
     principal, password_change_only = admitted
-    if password_change_only or not principal.has(AuthScope.registrants_read):
+    if password_change_only or not principal.has(needed):
         return None
     return principal
+
+
+# --- PUT /v1/registrants/by-ref/{system}/{external_id} ------------------------------------------------------------
+
+_BY_REF = "/v1/registrants/by-ref/"
+_SYSTEM = re.compile(r"[a-z][a-z0-9_-]{0,63}")  # the route's pattern of `system`
+_READ_JSON = TypeAdapter(RegistrantRead)
+
+
+async def upsert(scope: Scope, state: State, body: bytes) -> Response | None:
+    """The registrant `PUT .../by-ref/{system}/{external_id}` answers, or None to leave the request to the route.
+
+    It answers only what the route would answer 200 or 201 to: any value the route refuses, a body that is not one
+    JSON object of the schema, an If-Match it cannot read, a caller not cached, and any refusal of the service
+    (which writes nothing before it refuses) go to the route, which answers them.
+    """
+    settings: Settings = state.settings
+    database = state.db
+    if settings.audit_seals_inline or database.engine.dialect.name != "postgresql":
+        return None
+    path = _path(scope["path"])
+    if path is None or scope["query_string"]:  # it takes no query (and a token there is refused)
+        return None
+    if_match = first_header(scope, b"if-match")
+    data = _upsert_body(scope, body)
+    writer = _reader(scope, settings, AuthScope.registrants_write)
+    if data is None or writer is None or (if_match is not None and not _readable_if_match(if_match)):
+        return None
+    set_principal_id(writer.subject)
+    async with database.sessionmaker() as session:
+        try:
+            registrant, created = await service.upsert_by_ref(
+                session, actor=writer, system=path[0], external_id=path[1], data=data, if_match=if_match,
+                ref_keys=settings.erasure_key_list())
+            await session.commit()
+        except DomainError:
+            await session.rollback()
+            return None  # nothing was written: the route answers the refusal
+        except BaseException:
+            await session.rollback()
+            raise
+    return Response(_READ_JSON.dump_json(registrant, by_alias=True), status_code=201 if created else 200,
+                    headers={"ETag": service.etag(registrant.version)}, media_type="application/json")
+
+
+UPSERT = LeanPrefix("PUT", _BY_REF, "/v1/registrants/by-ref/{system}/{external_id}", upsert)
+
+
+def _path(path: str) -> tuple[str, str] | None:
+    """`system` and `external_id` as the route takes them (each one path segment), or None where it refuses one."""
+    system, sep, external_id = path[len(_BY_REF):].partition("/")
+    if not sep or not external_id or "/" in external_id or not _SYSTEM.fullmatch(system) or len(external_id) > 200:
+        return None
+    try:
+        check_line(system)
+        check_line(external_id)
+    except ValueError:
+        return None
+    return system, external_id
+
+
+def _upsert_body(scope: Scope, body: bytes) -> RegistrantUpsert | None:
+    """The body as the route reads it (JSON, then the schema), or None where it would refuse it."""
+    ctype = (first_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if ctype != "application/json" or not body:
+        return None
+    try:
+        return RegistrantUpsert.model_validate(json.loads(body))
+    except (ValueError, ValidationError):
+        return None
+
+
+def _readable_if_match(value: str) -> bool:
+    """Whether the route takes this If-Match (its length) and it names a version or `*`."""
+    if len(value) > 100:
+        return False
+    try:
+        service.parse_if_match(value)
+    except DomainError:
+        return False
+    return True
