@@ -16,7 +16,8 @@ from app.main import create_app
 from app.registrants import lean
 from tests.registrants.conftest import person
 
-BODY = person(email="lean.upsert@example.com", customer_types=["course"])
+BODY = person(email="lean.upsert@example.com", customer_types=["course"], address={
+    "street": "Mannerheimintie 1", "postal_code": "00100", "city": "Helsinki"}, date_of_birth=None)
 # (caller, body or raw bytes, extra headers, path system): each applied in turn to a reference of each app's own
 STEPS = [
     ("integration", BODY, {}, "booking"),  # 201
@@ -84,7 +85,9 @@ class TestLeanUpsert:
                 # The handler itself answers what it should, with the bytes the route reads back.
                 booking = callers["integration"]
                 path = f"/v1/registrants/by-ref/booking/{uuid.uuid4().hex[:12]}"
-                for status, body in ((201, BODY), (200, {**BODY, "given_name": "Toka"})):
+                for status, body in ((201, BODY), (200, {**BODY, "given_name": "Toka", "address": None}),
+                                     (200, {**BODY, "address": {"street": "Ö-katu 2", "postal_code": "00200",
+                                                                "city": "Espoo", "country": "SE"}})):
                     await _cache(route_app, booking.token)
                     direct = await lean.upsert(_scope(path, {**booking.headers, "Content-Type": "application/json"}),
                                                lean_app.state, json.dumps(body).encode())
