@@ -133,6 +133,7 @@ async def round_trips(token: str, sample: list[str]) -> None:
     (the request with a warm principal cache, as under load), with the statements' first words."""
     from sqlalchemy import event
 
+    from app.db import driver
     from app.main import create_app
 
     app = create_app(Settings(database_url=URL, jwt_secret=SECRET, worker_in_process=False,
@@ -143,10 +144,19 @@ async def round_trips(token: str, sample: list[str]) -> None:
 
     def transaction(name: str) -> Any:
         # In autocommit SQLAlchemy still marks a begin and commit, but nothing is sent.
-        return lambda conn: None if conn.get_isolation_level() == "AUTOCOMMIT" else seen.append(name)
+        return lambda conn: None if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" \
+            else seen.append(name)
 
     event.listen(engine, "begin", transaction("BEGIN"))
     event.listen(engine, "commit", transaction("COMMIT"))
+    # Statements run on the driver itself (app/db/driver.py) pass no SQLAlchemy event: count them where they start.
+    through_driver = driver.fetchrow
+
+    async def counted(conn: Any, stmt: Any, values: dict[str, Any]) -> Any:
+        seen.append("(driver) " + " ".join(driver.compiled(stmt, conn.dialect).sql.split())[:80])
+        return await through_driver(conn, stmt, values)
+
+    driver.fetchrow = counted
     person = {"kind": "person", "given_name": "Maija", "family_name": "Meikäläinen", "language": "fi",
               "customer_types": ["course"]}
     requests = {
