@@ -14,16 +14,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.repository import among
 from app.register.retention import (
     Action,
     Hold,
     RetentionRule,
     RuleRun,
     applicable,
-    count_reasons,
     deleting_rule,
     held,
     pick_ids,
+    tally_rows,
 )
 from app.register.schemas import StartEvent
 from app.registrants import repository as registrants_repo
@@ -71,10 +72,13 @@ def _ended_registrants(run: RuleRun) -> list[ColumnElement[bool]]:
     return [R.c.status != RegistrantStatus.erased, R.c.created_at < run.bound, ~relationship_ongoing(run, R.c.id)]
 
 
+async def _tally_contacts(session: AsyncSession, run: RuleRun) -> tuple[int, dict[str, int]]:
+    return await tally_rows(session, R, and_(*_ended_registrants(run)), ~held(run, "contact_details", R.c.id),
+                            applicable(run, "contact_details", R.c.id))
+
+
 async def _count_contacts(session: AsyncSession, run: RuleRun) -> int:
-    stmt = select(func.count()).select_from(R).where(
-        *_ended_registrants(run), ~held(run, "contact_details", R.c.id))
-    return (await session.execute(stmt)).scalar_one()
+    return (await _tally_contacts(session, run))[0]
 
 
 async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
@@ -83,12 +87,13 @@ async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
         return 0
     # References go (not hashed, as on erasure): a later push of the same id is a new relationship.
     for table in (REF, CT, HIST):
-        await session.execute(delete(table).where(table.c.registrant_id.in_(ids)))
+        await session.execute(delete(table).where(among(session, table.c.registrant_id, ids)))
     # An anonymised child's links go; so do a guardian's links to children no longer in the register.
-    children = set((await session.execute(select(GL.c.child_id).where(GL.c.guardian_id.in_(ids)))).scalars())
-    for side in (GL.c.child_id, GL.c.guardian_id):  # one id list per statement keeps within the bind limits
-        await session.execute(delete(GL).where(side.in_(ids)))
-    await session.execute(update(R).where(R.c.id.in_(ids)).values(
+    children = set((await session.execute(select(GL.c.child_id).where(among(session, GL.c.guardian_id, ids))))
+                   .scalars())
+    for side in (GL.c.child_id, GL.c.guardian_id):  # one id list per statement keeps within SQLite's bind limits
+        await session.execute(delete(GL).where(among(session, side, ids)))
+    await session.execute(update(R).where(among(session, R.c.id, ids)).values(
         **dict.fromkeys(PERSONAL_FIELDS), contact_persons=[], status=RegistrantStatus.erased,
         version=R.c.version + 1, updated_at=run.now))
     await registrants_repo.refresh_guardian_contact(session, child_ids=children - set(ids))
@@ -96,32 +101,41 @@ async def _anonymise_contacts(session: AsyncSession, run: RuleRun) -> int:
 
 
 async def _skipped_contacts(session: AsyncSession, run: RuleRun) -> dict[str, int]:
-    return await count_reasons(session, R, and_(*_ended_registrants(run)), applicable(run, "contact_details", R.c.id))
+    return (await _tally_contacts(session, run))[1]
 
 
 CONTACT_DETAILS = RetentionRule(
     category="contact_details", table="registrant", starts=(StartEvent.relationship_end,), action=Action.anonymise,
-    count=_count_contacts, act=_anonymise_contacts, skipped=_skipped_contacts,
+    count=_count_contacts, act=_anonymise_contacts, skipped=_skipped_contacts, tally=_tally_contacts,
     also=("registrant_ref", "registrant_customer_type", "registrant_history", "guardian_link"))
 
 
 # Relationship records, one rule per data category they are kept under.
 
 def _past(category: str, start: StartEvent, run: RuleRun) -> ColumnElement[bool]:
-    """Records of the category whose start event lies before the bound."""
+    """Records of the category whose start event lies before the bound (for the relationship's end: each record
+    before it, and `_ended` asks that the relationship has ended)."""
     mine = REC.c.data_category == category
-    if start == StartEvent.relationship_end:
-        return and_(mine, REC.c.occurred_at < run.bound, ~relationship_ongoing(run, REC.c.registrant_id))
     if start == StartEvent.course_end:
         return and_(mine, func.coalesce(REC.c.ends_at, REC.c.occurred_at) < run.bound)
     return and_(mine, REC.c.occurred_at < run.bound)
+
+
+def _ended(run: RuleRun) -> ColumnElement[bool] | None:
+    """For records kept from the end of the customer relationship: it has ended, asked of a person's records taken
+    together (the later of the last record and the end of the last contract is before the bound); this is
+    `relationship_ongoing` turned round, as one pass over the person's records rather than two probes."""
+    if run.start != StartEvent.relationship_end:
+        return None
+    return and_(func.max(REC.c.occurred_at) < run.bound,
+                or_(func.max(REC.c.ends_at).is_(None), func.max(REC.c.ends_at) < run.bound))
 
 
 def _records_rule(category: str, *starts: StartEvent, statutory: str | None = None) -> RetentionRule:
     """A rule for the records kept under one category; a statute's own rule is not stopped by its legal hold."""
     kept = [] if statutory else [(LEGAL_HOLD, REC.c.legal_hold.is_not(None))]
     return deleting_rule(category, REC, lambda run: _past(category, run.start, run), starts=starts, kept=kept,
-                         legal_minimum=statutory)
+                         legal_minimum=statutory, ended=_ended)
 
 
 RULES = (

@@ -9,6 +9,8 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select, update
 
+from app.register import retention
+from app.register.schemas import RegisterProfile
 from app.registrants.models import Registrant, RegistrantStatus, RelationshipRecord
 from tests.register.conftest import current, example, later, noon, purge_at  # noqa: F401 - `current` is a fixture
 from tests.registrants.conftest import person
@@ -71,10 +73,37 @@ class TestCustomerRelationship:
         assert await _records(app, ended) == 0
         for rid in (restricted, requested):  # Art. 18 and an open request keep everything
             assert (await _registrant(app, rid)).email is not None and await _records(app, rid) == 1
-        skipped = after["contact_details"].skipped
-        assert skipped["restriction (GDPR Art. 18)"] >= 1 and skipped["an open data-subject request"] >= 1
+        for category in ("contact_details", "customer_relationship"):  # the records held say so too
+            skipped = after[category].skipped
+            assert skipped["restriction (GDPR Art. 18)"] >= 1 and skipped["an open data-subject request"] >= 1
         again = await purge_at(app, later(contract_end, "P3Y", 1))
         assert again["contact_details"].acted == 0 and again["customer_relationship"].acted == 0
+
+    async def test_a_later_record_of_any_category_keeps_the_relationship_running(self, app, client, controller,
+                                                                                  register_profile, clock):
+        h = controller.headers
+        rid = await _person(client, h)
+        await _record(client, h, rid, noon(date(2026, 6, 15)))
+        await _record(client, h, rid, noon(date(2028, 6, 15)), record_type="survey_answer", category="survey_answers")
+        await purge_at(app, later(noon(date(2026, 6, 15)), "P3Y", 1))  # the order alone would have gone
+        assert await _records(app, rid) == 2 and (await _registrant(app, rid)).email is not None
+
+    async def test_batches_stay_bounded_for_a_person_with_many_records(self, app, client, controller,
+                                                                      register_profile, clock):
+        h = controller.headers
+        many, few = await _person(client, h), await _person(client, h)
+        for day in range(1, 8):
+            await _record(client, h, many, noon(date(2026, 6, day)))
+        await _record(client, h, few, noon(date(2026, 6, 1)))
+        rule = next(r for r in app.state.wiring.retention_rules if r.category == "customer_relationship")
+        profile = RegisterProfile.model_validate(example())
+        seen = []
+        async with app.state.db.sessionmaker() as session:
+            outcome = await retention.run_rule(session, rule, profile=profile, now=noon(date(2030, 1, 1)),
+                                               dry_run=False, batch=3, progress=lambda _r, done, _t: seen.append(done))
+        steps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
+        assert outcome.acted >= 8 and max(steps) <= 3, seen  # never more than a batch, however many one person has
+        assert await _records(app, many) == 0 and await _records(app, few) == 0
 
     async def test_a_record_kept_by_law_stays_and_says_why(self, app, client, controller, register_profile, clock):
         h = controller.headers
