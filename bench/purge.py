@@ -9,6 +9,8 @@ anonymises the 100,000 registrants and deletes their records in batches of 5,000
     .venv/bin/python bench/purge.py
     REKISTERI_BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/rk_purge_bench  (dropped and recreated)
     BENCH_REGISTRANTS=100000 BENCH_RECORDS_EACH=10 BENCH_BATCH=5000
+    BENCH_SHUFFLE=1: the records stored in random order rather than each person's together (the purge deletes
+    by person, so this is the harder case for it)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ URL = os.environ.get("REKISTERI_BENCH_DATABASE_URL", "postgresql://postgres@127.
 REGISTRANTS = int(os.environ.get("BENCH_REGISTRANTS", "100000"))
 RECORDS_EACH = int(os.environ.get("BENCH_RECORDS_EACH", "10"))
 BATCH = os.environ.get("BENCH_BATCH", "5000")
+SHUFFLE = os.environ.get("BENCH_SHUFFLE", "") not in ("", "0")
 CURRENT = max(1, REGISTRANTS // 10)
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("rekisteri"))
@@ -78,6 +81,10 @@ async def seed(conn: asyncpg.Connection) -> None:
                                      records=records(ended, now - timedelta(days=5 * 366)))
     await conn.copy_records_to_table("relationship_record", columns=columns,
                                      records=records(current, now - timedelta(days=30)))
+    if SHUFFLE:  # as records arrive over the years: a person's records on pages of their own, among everyone's
+        await conn.execute("CREATE TEMP TABLE shuffled AS SELECT * FROM relationship_record ORDER BY random(); "
+                           "TRUNCATE relationship_record; INSERT INTO relationship_record SELECT * FROM shuffled; "
+                           "DROP TABLE shuffled")
     await conn.execute("ANALYZE")
     print(f"seeded {REGISTRANTS + CURRENT:,} registrants and {(REGISTRANTS + CURRENT) * RECORDS_EACH:,} records "
           f"in {time.perf_counter() - started:.0f} s")
@@ -115,6 +122,10 @@ def run_purge(*args: str) -> tuple[float, int, list[int], str]:
         return elapsed, usage.ru_maxrss, samples, out.read()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _spread(samples: list[int]) -> str:
     if not samples:
         return "no samples"
@@ -130,6 +141,7 @@ async def main() -> None:
         await seed(conn)
     finally:
         await conn.close()
+    print(f"load average before the runs: {_load()}")
     dry_time, dry_peak, _, dry_out = run_purge("--dry-run", "--json")
     counted = {line["category"]: line["rows_acted_on"] for line in map(json.loads, dry_out.splitlines())}
     print(f"dry run: {dry_time:.1f} s, peak {dry_peak // 1024} MiB; would act on "
@@ -149,7 +161,7 @@ async def main() -> None:
           f"{acted['contact_details']:,} registrants; {left:,} current records kept, {erased:,} registrants erased")
     again_time, _, _, again_out = run_purge("--json")
     second = sum(json.loads(line)["rows_acted_on"] for line in again_out.splitlines())
-    print(f"second run: {again_time:.1f} s, acted on {second} rows")
+    print(f"second run: {again_time:.1f} s, acted on {second} rows; load average after the runs: {_load()}")
 
 
 if __name__ == "__main__":
