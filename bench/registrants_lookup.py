@@ -6,6 +6,7 @@ Shows the query plans of the email and external-reference lookups, then starts s
 (b) `bench/orm_app.py`: the usual FastAPI + SQLAlchemy ORM app (load the user, ORM select by email, no audit),
 (c) Rekisteri `GET /v1/registrants?email=` (audited) with 1 and with 2 uvicorn workers, and one `rekisteri worker`
     sealing the audit chain as in production,
+(d) the same with 1 worker and REKISTERI_LEAN_ROUTES=false (every request through its FastAPI route),
 and measures each with wrk at 1 and 32 connections (random existing emails) over interleaved rounds; prints the
 medians (req/s, p50, p99), the ratios, and the audit sealing lag seen right after the load.
 
@@ -152,7 +153,7 @@ def main() -> int:
     env = {**os.environ, "REKISTERI_DATABASE_URL": URL, "REKISTERI_JWT_SECRET": SECRET,
            "REKISTERI_WORKER_IN_PROCESS": "false", "REKISTERI_AUDIT_SEQUENCER_IN_PROCESS": "false",
            "REKISTERI_LOG_LEVEL": "WARNING", "REKISTERI_DB_POOL_SIZE": os.environ.get("REKISTERI_DB_POOL_SIZE", "8")}
-    ports = [free_port() for _ in range(4)]
+    ports = [free_port() for _ in range(5)]
     uvicorn = [str(bin_dir / "uvicorn"), "--app-dir", "bench", "--log-level", "warning", "--no-access-log"]
     rekisteri = str(bin_dir / "rekisteri")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
@@ -170,6 +171,10 @@ def main() -> int:
                                                                          "--workers", "1"], env, ports[2])),
             "rekisteri 2w": stack.enter_context(started("rekisteri 2w", [rekisteri, "serve", "--port", str(ports[3]),
                                                                          "--workers", "2"], env, ports[3])),
+            # The same with every request through its FastAPI route: what the lean route (app/core/lean.py) saves.
+            "route only 1w": stack.enter_context(started("route only 1w", [rekisteri, "serve", "--port", str(ports[4]),
+                                                                           "--workers", "1"],
+                                                         {**env, "REKISTERI_LEAN_ROUTES": "false"}, ports[4])),
         }
         for name, base in services.items():
             sample = httpx.get(base + "/v1/registrants?email=person4242@example.com",
@@ -223,9 +228,11 @@ def report(results: dict[tuple[str, int], list[tuple[float, float, float]]], lag
     for name in dict.fromkeys(name for name, _ in med):
         one, many = med[(name, 1)], med[(name, 32)]
         print(f"{name:<14} {one[0]:>9,.0f} {one[1]:>10.2f} {many[0]:>10,.0f} {many[1]:>11.2f} {many[2]:>11.2f}")
-    rk1, rk2, orm, jwt = (med[(n, 32)][0] for n in ("rekisteri 1w", "rekisteri 2w", "usual ORM", "jwt-only"))
+    rk1, rk2, orm, jwt, plain = (med[(n, 32)][0] for n in ("rekisteri 1w", "rekisteri 2w", "usual ORM", "jwt-only",
+                                                            "route only 1w"))
     print(f"\nat 32 connections: rekisteri/usual ORM {rk1 / orm:.2f} (target >= 2), rekisteri/jwt-only {rk1 / jwt:.2f} "
           f"(target >= 0.35), 2 workers/1 worker {rk2 / rk1:.2f} (target >= 1.3)")
+    print(f"lean route / route only (1 worker, 32 connections) {rk1 / plain:.2f}")
     print(f"rekisteri p50 at 1 connection {med[('rekisteri 1w', 1)][1]:.2f} ms (target <= 1.5), "
           f"p99 at 32 connections {med[('rekisteri 1w', 32)][2]:.2f} ms (target <= 40)")
     print(f"audit right after each 32-connection run: at most {max(n for n, _ in lags)} unsealed, oldest "
