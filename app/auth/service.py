@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -217,20 +218,48 @@ async def _subject(session: AsyncSession, settings: Settings, kind: str, subject
     hit = _known.get(subject_id) if ttl else None
     if hit is not None and hit.expires > now:
         return hit
-    known = None
-    if kind == PrincipalKind.user:
-        user = await repo.user_by_id(session, user_id=subject_id)
-        if user is not None:
-            known = _Known(_user_principal(user), user.token_generation, user.active, now + ttl)
-    elif kind == PrincipalKind.client:
-        client = await repo.client_by_id(session, client_id=subject_id)
-        if client is not None:
-            known = _Known(_client_principal(client), client.token_generation, client.revoked_at is None, now + ttl)
-    if ttl and known is not None:
-        if len(_known) >= _KNOWN_MAX:
-            _known.clear()
-        _known[subject_id] = known
+    reading = asyncio.get_running_loop().create_future() if ttl and subject_id not in _reading else None
+    if reading is not None:
+        _reading[subject_id] = reading
+    try:
+        known = None
+        if kind == PrincipalKind.user:
+            user = await repo.user_by_id(session, user_id=subject_id)
+            if user is not None:
+                known = _Known(_user_principal(user), user.token_generation, user.active, now + ttl)
+        elif kind == PrincipalKind.client:
+            client = await repo.client_by_id(session, client_id=subject_id)
+            if client is not None:
+                known = _Known(_client_principal(client), client.token_generation, client.revoked_at is None,
+                               now + ttl)
+        if ttl and known is not None:
+            if len(_known) >= _KNOWN_MAX:
+                _known.clear()
+            _known[subject_id] = known
+    finally:
+        if reading is not None:
+            del _reading[subject_id]
+            reading.set_result(None)
     return known
+
+
+# Subjects being read into the cache right now: when a subject's cached read expires, the requests that miss it at
+# the same moment wait for that one read (`principal_after_read`) instead of each going through its full route.
+_reading: dict[uuid.UUID, asyncio.Future[None]] = {}
+
+
+async def principal_after_read(settings: Settings, *, token: str) -> tuple[Principal, bool] | None:
+    """`cached_principal` once the read of the token's subject another request is making has finished (a read made
+    now, as fresh as this request's own would be); None when no such read is under way."""
+    try:
+        _, _, subject_id = _claims(settings, token)
+    except Unauthorized:
+        return None
+    reading = _reading.get(subject_id)
+    if reading is None:
+        return None
+    await asyncio.shield(reading)
+    return cached_principal(settings, token=token)
 
 
 async def principal_for_token(session: AsyncSession, settings: Settings, *, token: str) -> tuple[Principal, bool]:

@@ -50,7 +50,7 @@ async def lookup(scope: Scope, state: State) -> Response | None:
         return None
     query = _query(scope["query_string"])
     filters = _filters(query) if query is not None else None
-    reader = _reader(scope, settings) if filters is not None else None
+    reader = await _reader(scope, settings) if filters is not None else None
     if query is None or filters is None or reader is None:
         return None
     limit = query.get("limit")
@@ -99,12 +99,14 @@ def _filters(query: dict[str, str]) -> RegistrantFilter | None:
     return RegistrantFilter(email=query.get("email"), phone=phone, ref=(system, external_id) if ref else None)
 
 
-def _reader(scope: Scope, settings: Settings, needed: AuthScope = AuthScope.registrants_read) -> Principal | None:
+async def _reader(scope: Scope, settings: Settings,
+                  needed: AuthScope = AuthScope.registrants_read) -> Principal | None:
     """The caller, when its bearer token is valid, its subject cached and admitted, and its token has `needed`."""
     scheme, _, token = (first_header(scope, b"authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    admitted = auth_service.cached_principal(settings, token=token.strip())
+    admitted = (auth_service.cached_principal(settings, token=token.strip())
+                or await auth_service.principal_after_read(settings, token=token.strip()))
     if admitted is None:
         return None
     principal, password_change_only = admitted
@@ -136,7 +138,7 @@ async def upsert(scope: Scope, state: State, body: bytes) -> Response | None:
         return None
     if_match = first_header(scope, b"if-match")
     data = _upsert_body(scope, body)
-    writer = _reader(scope, settings, AuthScope.registrants_write)
+    writer = await _reader(scope, settings, AuthScope.registrants_write)
     if data is None or writer is None or (if_match is not None and not _readable_if_match(if_match)):
         return None
     set_principal_id(writer.subject)

@@ -3,6 +3,7 @@ this process acts at once; one made elsewhere acts when the cached read is older
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -54,3 +55,18 @@ class TestPrincipalCache:
                               json={"current_password": PASSWORD, "new_password": "another long one, quite!"})
         assert r.status_code == 200, r.text
         assert (await client.get("/v1/auth/me", headers=person.headers)).status_code == 401
+
+
+class TestOneReadAtATime:
+    async def test_requests_missing_the_cache_together_wait_for_the_one_read(self, cached, app, client, make_user):
+        person = await make_user("staff")
+        settings = app.state.settings
+        auth_service._known.clear()
+        assert await auth_service.principal_after_read(settings, token=person.token) is None  # no read under way
+        async with app.state.db.sessionmaker() as session:
+            first = asyncio.create_task(auth_service.principal_for_token(session, settings, token=person.token))
+            await asyncio.sleep(0)  # the first request has begun reading its subject from the database
+            waited = await auth_service.principal_after_read(settings, token=person.token)
+            assert waited == await first
+        assert waited[0].id is not None and str(waited[0].id) == person.id
+        assert await auth_service.principal_after_read(settings, token=person.token) is None  # the read is over
