@@ -55,7 +55,8 @@ class RequestGuard:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()), *_hardening(
+                    message["headers"])]
             await send(message)
 
         refusal = self._refusal(scope, headers)
@@ -156,3 +157,13 @@ def _request_id(given: bytes | None) -> str:
         if text and set(text) <= _SAFE_REQUEST_ID:
             return text
     return uuid.uuid4().hex
+
+
+def _hardening(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers every response carries unless it set its own: no cache (shared or browser) keeps a response, as most
+    carry personal data (GDPR Art. 32), and browsers take the declared content type as it is."""
+    present = {name.lower() for name, _ in headers}
+    return [(name, value) for name, value in _HARDENING if name not in present]
+
+
+_HARDENING = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))

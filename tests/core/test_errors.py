@@ -70,6 +70,16 @@ class TestProblemDocuments:
         assert r.headers["x-request-id"] == "abc-123"
         assert r.json()["request_id"] == "abc-123"
 
+    async def test_responses_are_not_cached_or_sniffed(self, client, controller):
+        # Personal data must not stay in a shared or browser cache (GDPR Art. 32); problem documents and errors too.
+        made = await client.post("/v1/registrants", headers=controller.headers,
+                                 json={"kind": "person", "given_name": "Ei", "family_name": "Välimuistia"})
+        for r in (made, await client.get(f"/v1/registrants/{made.json()['id']}", headers=controller.headers),
+                  await client.get("/v1/nothing"), await client.get("/healthz")):
+            assert r.headers["cache-control"] == "no-store", r.request.url
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert len(r.headers.get_list("cache-control")) == 1
+
     async def test_unsafe_request_id_is_replaced(self, client):
         r = await client.get("/healthz", headers={"X-Request-Id": "bad id\nwith newline"})
         assert r.headers["x-request-id"] != "bad id\nwith newline"
