@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from app.audit import chain
 from app.audit.service import new_entry
 from app.auth.principal import Principal
+from app.db.driver import lost_as_outage
 from app.db.session import Database
 
 
@@ -81,14 +81,8 @@ async def read_audited(database: Database, stmt: Select[Any], *, params: dict[st
         pooled = await database.engine.raw_connection()
         try:
             driver = pooled.driver_connection
-            try:
+            async with lost_as_outage(driver, pooled.invalidate):
                 records = await driver.fetch(read.sql, *arguments)
-            except Exception as exc:
-                if driver.is_closed():
-                    pooled.invalidate(exc)
-                    # As SQLAlchemy reports a lost connection: the handlers answer 503 (nothing was committed).
-                    raise sa_exc.DisconnectionError("the database connection was lost") from exc
-                raise
         finally:
             await greenlet_spawn(pooled.close)
     return [dict(record.items()) for record in records]

@@ -8,7 +8,9 @@ CPU than the database's own work for the hot write statements. For statements wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +62,21 @@ async def fetchrow(conn: AsyncConnection, stmt: Executable, values: dict[str, An
     arguments = statement.arguments(values)
     pooled = await conn.get_raw_connection()
     driver = pooled.driver_connection
-    try:
+    async with lost_as_outage(driver, conn.invalidate):
         return await driver.fetchrow(statement.sql, *arguments)
+
+
+@asynccontextmanager
+async def lost_as_outage(driver: Any, invalidate: Callable[[BaseException], Any]) -> AsyncIterator[None]:
+    """Calls on a driver connection: when one fails because the connection was lost, the connection is invalidated
+    (`invalidate`, sync or async) and the failure raised as SQLAlchemy reports a lost connection, so the handlers
+    answer 503 (nothing was committed)."""
+    try:
+        yield
     except Exception as exc:
         if driver.is_closed():
-            await conn.invalidate(exc)
-            # As SQLAlchemy reports a lost connection: the handlers answer 503 (nothing was committed).
+            invalidated = invalidate(exc)
+            if inspect.isawaitable(invalidated):
+                await invalidated
             raise sa_exc.DisconnectionError("the database connection was lost") from exc
         raise
